@@ -1,0 +1,66 @@
+"""The FastAPI application: routes, errors and auth around one ResponseService."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..engine import Engine
+from ..protocol.errors import APIError
+from .auth import KeyCheck
+from .http_routes import build_router
+from .service import ResponseService
+from .store import ResponseStore
+from .websocket import WebSocketLimits, websocket_endpoint
+
+log = logging.getLogger("codespark.api")
+
+
+def create_app(
+    engines: dict[str, Engine],
+    store: ResponseStore,
+    *,
+    default_model: str | None = None,
+    api_keys: list[str] | None = None,
+    ws_limits: WebSocketLimits | None = None,
+) -> FastAPI:
+    app = FastAPI(title="codespark", version="0.1.0", docs_url=None, redoc_url=None)
+    service = ResponseService(engines, store, default_model or next(iter(engines)))
+    keys = KeyCheck(api_keys)
+    app.state.service = service
+
+    @app.middleware("http")
+    async def require_key(request: Request, call_next):
+        if keys.enabled and request.url.path != "/healthz":
+            try:
+                keys.check(request.headers.get("authorization"))
+            except APIError as err:
+                return JSONResponse(err.body(), status_code=err.status)
+        return await call_next(request)
+
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, err: APIError):
+        return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return JSONResponse(APIError(exc.status_code, str(exc.detail), code=code).body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        return JSONResponse(APIError(400, str(exc.errors()[0].get("msg")), code="invalid_value").body(), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception):
+        log.exception("unhandled error")
+        return JSONResponse(APIError(500, "The server had an error while processing your request.", type="server_error", code="server_error").body(), status_code=500)
+
+    app.include_router(build_router(service, time.time()))
+    app.add_api_websocket_route("/v1/responses", websocket_endpoint(service, keys, ws_limits or WebSocketLimits()))
+    return app

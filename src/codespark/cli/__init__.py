@@ -1,0 +1,1 @@
+"""Command-line entry points: serve, model, and (in later issues) the agent, exec, bench."""

@@ -1,0 +1,44 @@
+"""`codespark serve`: load the model(s) and serve the Responses API over HTTP/SSE and WebSocket."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..config import ServerConfig
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    cfg = ServerConfig()
+    p.add_argument("--model", action="append", dest="models", metavar="ID|PATH",
+                   help="catalog id (see `codespark model list`) or a local .gguf file; repeat to serve several; the first is the default (default: qwen2.5-coder-0.5b)")
+    p.add_argument("--host", default=cfg.host, help="address to bind (default 127.0.0.1; anything else requires --api-key)")
+    p.add_argument("--port", type=int, default=cfg.port, help=f"port (default {cfg.port})")
+    p.add_argument("--ctx-size", type=int, default=cfg.ctx_size, help="context window in tokens: 32768 (default) or up to 131072 with YaRN rope scaling")
+    p.add_argument("--threads", type=int, default=cfg.threads, help="CPU threads (default: all cores)")
+    p.add_argument("--slots", type=int, default=cfg.slots, help="conversations kept warm in the KV cache at once (default 4)")
+    p.add_argument("--api-key", action="append", dest="api_keys", default=None, help="accepted bearer key (repeatable; or CODESPARK_API_KEYS)")
+    p.add_argument("--store", default=str(cfg.store_path), help="SQLite file for stored responses")
+    p.add_argument("--log-level", default=cfg.log_level, help="debug, info, warning (default), error")
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    cfg = ServerConfig()
+    cfg.models = args.models or cfg.models
+    cfg.host, cfg.port, cfg.ctx_size, cfg.threads, cfg.slots = args.host, args.port, args.ctx_size, args.threads, args.slots
+    cfg.api_keys = args.api_keys or cfg.api_keys
+    cfg.store_path = args.store
+    cfg.log_level = args.log_level
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from .server import ConfigError, serve
+
+    cfg = config_from_args(args)
+    try:
+        return serve(cfg)
+    except ConfigError as exc:
+        print(f"codespark: {exc}", file=sys.stderr)
+        return 2

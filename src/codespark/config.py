@@ -1,0 +1,39 @@
+"""Configuration in one typed place: defaults, overridden by CODESPARK_* environment variables, then flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_PORT = 7433
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("CODESPARK_STATE_DIR") or platformdirs.user_state_dir("codespark"))
+
+
+def _env_list(name: str) -> list[str]:
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
+
+
+@dataclass
+class ServerConfig:
+    models: list[str] = field(default_factory=lambda: _env_list("CODESPARK_MODELS"))  # catalog ids or GGUF paths; first is default
+    host: str = os.environ.get("CODESPARK_HOST", "127.0.0.1")
+    port: int = int(os.environ.get("CODESPARK_PORT", DEFAULT_PORT))
+    ctx_size: int = int(os.environ.get("CODESPARK_CTX_SIZE", 32768))
+    threads: int = int(os.environ.get("CODESPARK_THREADS", 0))
+    slots: int = int(os.environ.get("CODESPARK_SLOTS", 4))
+    prefill_chunk: int = int(os.environ.get("CODESPARK_PREFILL_CHUNK", 128))
+    api_keys: list[str] = field(default_factory=lambda: _env_list("CODESPARK_API_KEYS"))
+    store_path: Path = field(default_factory=lambda: Path(os.environ.get("CODESPARK_STORE") or state_dir() / "responses.sqlite3"))
+    ws_max_age_s: float = float(os.environ.get("CODESPARK_WS_MAX_AGE_S", 3600))
+    log_level: str = os.environ.get("CODESPARK_LOG_LEVEL", "warning")
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
