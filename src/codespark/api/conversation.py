@@ -15,6 +15,8 @@ from typing import Any
 from ..protocol.errors import invalid
 
 TEXT_PARTS = {"input_text", "output_text", "text", "summary_text", "refusal"}
+# Forcing a call pre-fills the reply up to the name; the engine then picks among the tool names only.
+FORCE_ANY_CALL = '<tool_call>\n{"name": "'
 SKIPPED_ITEMS = {"reasoning", "item_reference", "compaction", "web_search_call", "file_search_call", "image_generation_call"}
 
 
@@ -160,7 +162,7 @@ def apply_tool_choice(tools: ToolSet, choice: str | dict | None) -> tuple[list[d
     if choice == "required":
         if not tools.chat_tools:
             raise invalid("tool_choice is 'required' but no tools that can run here were given.", "tool_choice")
-        return tools.chat_tools, "<tool_call>\n"
+        return tools.chat_tools, FORCE_ANY_CALL
     if isinstance(choice, str):
         raise invalid(f"Invalid 'tool_choice': '{choice}'. Expected auto, none, required or a tool object.", "tool_choice")
     kind = choice.get("type")
@@ -172,5 +174,5 @@ def apply_tool_choice(tools: ToolSet, choice: str | dict | None) -> tuple[list[d
     if kind == "allowed_tools":
         allowed = {t.get("name") for t in choice.get("tools") or [] if isinstance(t, dict)}
         subset = [t for t in tools.chat_tools if t["function"]["name"] in allowed]
-        return subset, "<tool_call>\n" if choice.get("mode") == "required" and subset else ""
+        return subset, FORCE_ANY_CALL if choice.get("mode") == "required" and subset else ""
     return tools.chat_tools, ""  # hosted-tool choices (e.g. web_search) have nothing to force here

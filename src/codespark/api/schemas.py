@@ -54,6 +54,19 @@ def _describe(value: Any) -> str:
     )
 
 
+def _locate(body: Any, loc: tuple) -> tuple[str, Any]:
+    """Follow pydantic's error location through the body, skipping the union-member tags it inserts."""
+    path, current = "", body
+    for part in loc:
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            path = f"{path}.{part}" if path else part
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            path = f"{path}[{part}]"
+            current = current[part]
+    return path, current
+
+
 def parse_create_request(body: Any) -> CreateResponseRequest:
     if not isinstance(body, dict):
         raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
@@ -61,11 +74,8 @@ def parse_create_request(body: Any) -> CreateResponseRequest:
         req = CreateResponseRequest.model_validate(body)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = err.get("loc", ())
-        # union errors add the member type to the location; keep the parameter path only
-        param = ".".join(str(p) for p in loc if not str(p).startswith(("function-", "str", "list", "dict", "int", "float", "bool", "literal")))
-        top = str(loc[0]) if loc else None
-        value = body.get(top) if top else None
+        param, value = _locate(body, err.get("loc", ()))
+        top = param.split(".")[0].split("[")[0] if param else None
         kind = err.get("type", "")
         if kind in ("greater_than_equal", "less_than_equal"):
             message = f"Invalid '{param}': {err['msg'].lower()}."
@@ -75,7 +85,7 @@ def parse_create_request(body: Any) -> CreateResponseRequest:
             code = "invalid_value"
         else:
             expected = _TYPE_NAMES.get(kind)
-            got = _describe(value) if param == top else "an invalid value"
+            got = _describe(value)
             message = (
                 f"Invalid type for '{param}': expected {expected}, but got {got} instead."
                 if expected

@@ -1,0 +1,64 @@
+"""Starting the real CLI: persistence across restarts, API keys, refusing unsafe binds."""
+
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+
+from serving import free_port, running_server
+
+MODEL = "qwen2.5-coder-0.5b"
+
+
+def test_previous_response_id_survives_a_restart(tmp_path):
+    with running_server(tmp_path) as (base, _):
+        c = openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
+        first = c.responses.create(model=MODEL, input="The password is swordfish. Reply: ok.", max_output_tokens=4)
+    with running_server(tmp_path) as (base, _):  # same store file
+        c = openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
+        again = c.responses.create(model=MODEL, previous_response_id=first.id, input="What is the password? One word.", max_output_tokens=6)
+        assert "swordfish" in again.output_text.lower()
+        assert c.responses.retrieve(first.id).output_text == first.output_text
+
+
+def test_non_loopback_bind_requires_api_key(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "codespark.cli.main", "serve", "--host", "0.0.0.0", "--port", str(free_port()), "--store", str(tmp_path / "s.db")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--api-key" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_api_keys_are_enforced(tmp_path):
+    with running_server(tmp_path, "--host", "0.0.0.0", "--api-key", "sekret") as (base, _):
+        assert httpx.get(base + "/healthz").status_code == 200  # health stays open for probes
+        denied = httpx.post(base + "/v1/responses", json={"model": MODEL, "input": "hi"})
+        assert denied.status_code == 401 and denied.json()["error"]["code"] == "invalid_api_key"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=base + "/v1", api_key="wrong", max_retries=0).responses.create(model=MODEL, input="hi")
+        ok = openai.OpenAI(base_url=base + "/v1", api_key="sekret", max_retries=0)
+        assert ok.responses.create(model=MODEL, input="hi", max_output_tokens=2).status in ("completed", "incomplete")
+        with ok.responses.connect() as conn:
+            conn.response.create(model=MODEL, input="hi", max_output_tokens=2)
+            for ev in conn:
+                if ev.type in ("response.completed", "response.incomplete"):
+                    break
+        from websockets.sync.client import connect
+
+        with pytest.raises(Exception):
+            with connect(base.replace("http", "ws") + "/v1/responses") as ws:  # no key: handshake refused
+                ws.recv(timeout=5)
+
+
+def test_unknown_model_path_is_a_clear_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "codespark.cli.main", "serve", "--model", str(tmp_path / "missing.gguf"), "--port", str(free_port()), "--store", str(tmp_path / "s.db")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "qwen2.5-coder-0.5b" in proc.stderr  # the message lists what can be served
+    assert "Traceback" not in proc.stderr
