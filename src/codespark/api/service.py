@@ -45,6 +45,25 @@ class ConversationCache:
             self._items.popitem(last=False)
 
 
+def prediction_text(prediction: dict[str, Any] | None) -> str | None:
+    """The text of an OpenAI-style `prediction` ({"type": "content", "content": str | [text parts]})."""
+    if prediction is None:
+        return None
+    content = prediction.get("content")
+    if prediction.get("type", "content") != "content" or not isinstance(content, (str, list)):
+        raise APIError(400, "Invalid 'prediction': expected {\"type\": \"content\", \"content\": string or array of text parts}.",
+                       code="invalid_value", param="prediction")
+    if isinstance(content, str):
+        return content
+    parts = []
+    for i, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("text"), str):
+            raise APIError(400, f"Invalid 'prediction.content[{i}]': expected a text part with a 'text' string.",
+                           code="invalid_value", param=f"prediction.content[{i}]")
+        parts.append(part["text"])
+    return "".join(parts)
+
+
 def usage_dict(usage, extra_output: dict[str, int] | None = None) -> dict[str, Any]:
     return {
         "input_tokens": usage.input_tokens,
@@ -142,12 +161,14 @@ class ResponseRun:
         return self.builder.function_call(ev.name, ev.arguments)
 
     def _finish(self, ev: Finished) -> None:
-        usage = usage_dict(ev.usage)
+        usage = usage_dict(ev.usage, {"accepted_prediction_tokens": ev.usage.accepted_prediction_tokens,
+                                      "rejected_prediction_tokens": ev.usage.rejected_prediction_tokens})
         self.builder.response["codespark"] = {
             "queued_ms": round(ev.timings.queued_s * 1000, 3),
             "prefill_ms": round(ev.timings.prefill_s * 1000, 3),
             "decode_ms": round(ev.timings.decode_s * 1000, 3),
             "decode_steps": ev.timings.decode_steps,
+            "draft_sources": ev.timings.draft_sources,
         }
         if ev.reason == "stop" or (ev.reason == "cancelled" and self._stopped_for_call):
             self._emit(self.builder.finish("completed", usage))
@@ -223,6 +244,8 @@ class ResponseService:
             seed=extra.get("seed") if isinstance(extra.get("seed"), int) else None,
             priority=Priority.BACKGROUND if background else Priority.REALTIME,
             generate=req.generate is not False,
+            prediction=prediction_text(req.prediction),
+            speculative=extra.get("speculative") is not False,  # extra field: false = plain decoding
         )
         prepared = await self._prepare(engine, generation, req, history, new_items)
         builder = ResponseBuilder(self._response_object(req, engine, generation))

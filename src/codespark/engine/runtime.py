@@ -10,7 +10,9 @@ read the vocabulary.
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -26,6 +28,10 @@ class DecodeError(RuntimeError):
 
 class KVCacheFull(RuntimeError):
     """No free KV cells for the batch: the caller should evict an idle sequence and retry."""
+
+
+class Aborted(RuntimeError):
+    """llama_decode stopped early because `request_abort()` was called; the batch left no trace in the KV cache."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,23 @@ def _silence_llama_logs() -> None:
     _silence_llama_logs._callback = _quiet  # keep a reference alive
 
 
+def _native_abort_callback():
+    """An abort callback that runs no Python: libc's strlen over a one-byte flag.
+
+    llama.cpp calls the callback after every graph node (hundreds per decode) from its compute thread. A
+    ctypes Python callback would take the GIL that often, competing with the server's event loop; instead the
+    callback is `strlen(flag)`, which is 0 (go on) or 1 (abort) -- exactly the `bool (*)(void *)` contract on
+    the x86-64 and AArch64 C ABIs, where a 0/1 size_t in the return register reads as false/true.
+    Returns None where libc cannot be found (the caller then uses a Python callback).
+    """
+    try:
+        libc = ctypes.cdll.msvcrt if sys.platform == "win32" else ctypes.CDLL(ctypes.util.find_library("c") or None)
+        address = ctypes.cast(libc.strlen, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+    return llama_cpp.ggml_abort_callback(address) if address else None
+
+
 class LlamaRuntime:
     """One loaded model with one llama.cpp context holding several KV sequences."""
 
@@ -58,6 +81,7 @@ class LlamaRuntime:
         _silence_llama_logs()
         llama_cpp.llama_backend_init()
         self.config = config
+        self.model_path = Path(model_path)
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = 0
         self.model = internals.LlamaModel(path_model=str(model_path), params=model_params, verbose=False)
@@ -88,8 +112,45 @@ class LlamaRuntime:
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
         self._batch = llama_cpp.llama_batch_init(config.n_batch, 0, 1)
+        b = self._batch
+        self._b_token = np.ctypeslib.as_array(b.token, shape=(config.n_batch,))
+        self._b_pos = np.ctypeslib.as_array(b.pos, shape=(config.n_batch,))
+        self._b_logits = np.ctypeslib.as_array(b.logits, shape=(config.n_batch,))
+        for i in range(config.n_batch):
+            b.n_seq_id[i] = 1
+        self._b_seq = [-1] * config.n_batch  # what b.seq_id[i][0] holds, to skip rewriting it
+        self._n_outputs = 0
         self._piece_buf = ctypes.create_string_buffer(256)
         self._eog = {t for t in (self.model.token_eos(), self.model.token_eot()) if t >= 0}
+        self.threads = threads
+        # Stopping a decode mid-way (cancel, preemption): a flag byte read by the abort callback.
+        self._abort_flag = ctypes.create_string_buffer(2)
+        self._abort_cb = _native_abort_callback()
+        if self._abort_cb is None:
+            flag = self._abort_flag
+
+            @llama_cpp.ggml_abort_callback
+            def _python_abort(_data):
+                return flag.raw[0] != 0
+
+            self._abort_cb = _python_abort
+        llama_cpp.llama_set_abort_callback(self.ctx, self._abort_cb, ctypes.cast(self._abort_flag, ctypes.c_void_p))
+        self.kv_bytes = self._kv_bytes()
+
+    def _kv_bytes(self) -> int:
+        """Size of the (f16) KV cache: the memory bound of all warm sequences together."""
+        md = self.metadata
+        arch = md.get("general.architecture", "")
+        try:
+            n_layer = int(md[f"{arch}.block_count"])
+            n_head = int(md[f"{arch}.attention.head_count"])
+            n_head_kv = int(md.get(f"{arch}.attention.head_count_kv", n_head))
+            n_embd = int(md[f"{arch}.embedding_length"])
+            k_dim = int(md.get(f"{arch}.attention.key_length", n_embd // n_head))
+            v_dim = int(md.get(f"{arch}.attention.value_length", n_embd // n_head))
+        except (KeyError, ValueError, ZeroDivisionError):
+            return 0
+        return self.n_ctx * n_layer * n_head_kv * (k_dim + v_dim) * 2
 
     # -- vocabulary (read-only, safe from any thread) --------------------------------------------
 
@@ -115,34 +176,62 @@ class LlamaRuntime:
 
     # -- compute ------------------------------------------------------------------------------
 
-    def decode(self, seq: int, tokens: Sequence[int], start: int, logits: Sequence[int] | None = None) -> None:
+    def decode(self, seq: int, tokens: Sequence[int], start: int, logits: Sequence[int] | None = None,
+               *, all_logits: bool = False) -> None:
         """Evaluate `tokens` at positions start.. of `seq`.
 
         `logits` lists the batch indices whose logits are needed (default: the last one only); asking for
-        fewer rows is what makes prefill and draft verification cheap.
+        fewer rows is what makes prefill and draft verification cheap. `all_logits` asks for every row (a
+        draft verification). Raises KVCacheFull, or Aborted after `request_abort()`.
         """
         n = len(tokens)
         if n == 0 or n > self.config.n_batch:
             raise ValueError(f"batch of {n} tokens (max {self.config.n_batch})")
         b = self._batch
-        want = set(logits) if logits is not None else {n - 1}
-        for i, tok in enumerate(tokens):
-            b.token[i] = tok
-            b.pos[i] = start + i
-            b.n_seq_id[i] = 1
-            b.seq_id[i][0] = seq
-            b.logits[i] = i in want
+        self._b_token[:n] = tokens
+        self._b_pos[:n] = np.arange(start, start + n, dtype=np.int32)
+        if all_logits:
+            self._b_logits[:n] = 1
+            self._n_outputs = n
+        else:
+            self._b_logits[:n] = 0
+            want = list(logits) if logits is not None else [n - 1]
+            self._b_logits[want] = 1
+            self._n_outputs = len(set(want))
+        seq_ids, seen = b.seq_id, self._b_seq
+        for i in range(n):
+            if seen[i] != seq:
+                seq_ids[i][0] = seq
+                seen[i] = seq
         b.n_tokens = n
         rc = llama_cpp.llama_decode(self.ctx, b)
+        if rc == 0:
+            return
+        self._n_outputs = 0
         if rc == 1:
             raise KVCacheFull()
-        if rc != 0:
-            raise DecodeError(f"llama_decode returned {rc}")
+        if rc == 2:
+            raise Aborted()
+        raise DecodeError(f"llama_decode returned {rc}")
 
     def logits(self, index: int) -> np.ndarray:
         """Logits of batch row `index` from the last decode (a view: copy it before the next decode)."""
         ptr = llama_cpp.llama_get_logits_ith(self.ctx, index)
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def output_logits(self) -> np.ndarray:
+        """All rows computed by the last decode, in batch order, as one (n_outputs, n_vocab) view."""
+        ptr = llama_cpp.llama_get_logits(self.ctx)
+        return np.ctypeslib.as_array(ptr, shape=(self._n_outputs, self.n_vocab))
+
+    # -- interrupting a decode (any thread) --------------------------------------------------
+
+    def request_abort(self) -> None:
+        """Make the decode in progress (or the next one) stop after its current graph node."""
+        self._abort_flag[0] = b"\x01"
+
+    def clear_abort(self) -> None:
+        self._abort_flag[0] = b"\x00"
 
     def close(self) -> None:
         if self._batch is not None:

@@ -1,6 +1,8 @@
-"""Token selection from one row of logits."""
+"""Token selection from logits, and verification of drafted tokens against them."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -15,6 +17,10 @@ class Sampler:
     def __call__(self, logits: np.ndarray) -> int:
         if self.greedy:
             return int(np.argmax(logits))
+        return self._draw(self.probabilities(logits))
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The distribution tokens are drawn from: softmax at the temperature, cut to the top_p nucleus."""
         x = logits.astype(np.float64) / self.temperature
         x -= x.max()
         p = np.exp(x)
@@ -22,7 +28,40 @@ class Sampler:
         if self.top_p < 1.0:
             order = np.argsort(-p)
             cum = np.cumsum(p[order])
+            cut = np.zeros_like(p)
             keep = order[: int(np.searchsorted(cum, self.top_p)) + 1]
-            q = p[keep] / p[keep].sum()
-            return int(keep[self.rng.choice(len(keep), p=q)])
+            cut[keep] = p[keep]
+            p = cut / cut.sum()
+        return p
+
+    def _draw(self, p: np.ndarray) -> int:
         return int(self.rng.choice(len(p), p=p))
+
+    def verify(self, rows: np.ndarray, draft: Sequence[int]) -> tuple[int, int]:
+        """rows[i]: logits after the first i drafted tokens (len(draft) + 1 rows).
+
+        Returns (how many drafted tokens are accepted, the token that follows them). Greedy: the longest
+        prefix of the draft equal to the rows' argmaxes, then the argmax after it -- exactly what plain
+        decoding would produce. Sampling: each drafted token is kept with its probability under the model,
+        and the first rejected one is replaced by a draw from the model's distribution without it, which
+        leaves the distribution of the output unchanged (speculative sampling with a deterministic draft).
+        """
+        n = len(draft)
+        if self.greedy:
+            best = rows.argmax(axis=1)
+            if n:
+                differ = np.flatnonzero(best[:n] != np.asarray(draft, dtype=best.dtype))
+                accepted = int(differ[0]) if differ.size else n
+            else:
+                accepted = 0
+            return accepted, int(best[accepted])
+        for i, token in enumerate(draft):
+            p = self.probabilities(rows[i])
+            if self.rng.random() < p[token]:
+                continue
+            p[token] = 0.0
+            total = p.sum()
+            if total <= 0.0:  # the draft was the only possible token after all
+                return i + 1, self(rows[i + 1])
+            return i, self._draw(p / total)
+        return n, self(rows[n])

@@ -34,24 +34,47 @@ class Slot:
 class SlotPool:
     def __init__(self, n_slots: int):
         self.slots = [Slot(seq=i) for i in range(n_slots)]
+        self.evictions = 0  # warm sequences dropped to make room (LRU)
 
-    def acquire(self, prompt: list[int]) -> tuple[Slot, int]:
-        """Pick a slot for the prompt; returns it and how many leading prompt tokens it already holds."""
+    def acquire(self, prompt: list[int]) -> tuple[Slot, int, Slot | None]:
+        """Pick a slot for the prompt.
+
+        Returns (slot, reuse, source): the first `reuse` prompt tokens are already cached, in the slot itself
+        when source is None, else in `source`, whose first `reuse` positions the caller copies into the slot
+        (a metadata-only copy: in the unified KV pool both sequences then share those cells). So a new
+        conversation that shares a system prompt or a file with a warm one starts from it without evicting
+        it; only when no slot is free is the least recently used idle one overwritten.
+        """
         idle = [s for s in self.slots if not s.busy]
         if not idle:
             raise RuntimeError("no idle KV slot")  # the scheduler runs at most n_slots jobs at once
-        best = max(idle, key=lambda s: (common_prefix(s.tokens, prompt), -s.last_used if not s.tokens else 0))
-        reuse = common_prefix(best.tokens, prompt)
-        if reuse == 0:
+        # the longest cached prefix anywhere (a busy slot's prefix can be shared as well)
+        donor = max(self.slots, key=lambda s: common_prefix(s.tokens, prompt), default=None)
+        reuse = common_prefix(donor.tokens, prompt) if donor is not None else 0
+        if reuse and not donor.busy and len(donor.tokens) - reuse < max(reuse, 1):
+            # the same conversation, continued (possibly re-tokenized near its end): overwrite its tail
+            target, source = donor, None
+        else:
             empty = [s for s in idle if not s.tokens]
-            best = empty[0] if empty else min(idle, key=lambda s: s.last_used)
-        best.busy = True
-        best.last_used = time.monotonic()
-        return best, reuse
+            # overwrite an idle conversation only when no slot is empty: the least recently used one
+            target = empty[0] if empty else min(idle, key=lambda s: s.last_used)
+            if target.tokens:
+                self.evictions += 1
+            # (when the target is the donor itself, it keeps the shared prefix in place)
+            source = donor if reuse and target is not donor else None
+        target.busy = True
+        target.last_used = time.monotonic()
+        return target, reuse, source
 
     def release(self, slot: Slot) -> None:
         slot.busy = False
         slot.last_used = time.monotonic()
+
+    def evict(self, slot: Slot, runtime) -> None:
+        """Drop an idle slot's KV cache (to free cells for another sequence)."""
+        runtime.drop(slot.seq)
+        slot.tokens.clear()
+        self.evictions += 1
 
     def evictable(self) -> list[Slot]:
         """Idle slots holding tokens, least recently used first."""

@@ -23,6 +23,9 @@ class GenerationRequest:
     seed: int | None = None
     priority: Priority = Priority.REALTIME
     generate: bool = True  # False: prefill the context into the KV cache and stop (warm-up)
+    # The expected output (OpenAI "predicted outputs"): drafted from first when speculating.
+    prediction: str | None = None
+    speculative: bool = True  # False: plain one-token decoding (for comparisons; the output is the same)
 
 
 @dataclass
@@ -30,14 +33,19 @@ class Usage:
     input_tokens: int = 0
     cached_tokens: int = 0
     output_tokens: int = 0
+    accepted_prediction_tokens: int = 0  # drafted tokens the model confirmed (speculative decoding)
+    rejected_prediction_tokens: int = 0  # drafted tokens it did not
 
 
 @dataclass
 class Timings:
     queued_s: float = 0.0
     prefill_s: float = 0.0
+    prefill_tokens: int = 0  # prompt tokens evaluated (the rest came from the KV cache)
     decode_s: float = 0.0  # time inside llama_decode + sampling for generated tokens
-    decode_steps: int = 0
+    decode_steps: int = 0  # forward passes while generating (one pass verifies a whole draft)
+    first_token_s: float | None = None  # from submission to the first output token
+    draft_sources: dict[str, dict[str, int]] = field(default_factory=dict)  # per drafter: drafted, accepted, passes
 
 
 @dataclass
@@ -68,6 +76,7 @@ class PreparedPrompt:
     tokens: list[int]
     max_new_tokens: int
     tools_enabled: bool = field(default=False)
+    prediction_tokens: list[int] | None = None
 
 
 class EngineError(Exception):

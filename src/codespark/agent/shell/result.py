@@ -20,6 +20,7 @@ class CommandResult:
     sandbox: SandboxMode  # where it ran (danger-full-access when escalated)
     denied: bool = False  # not run: the user said no, or the policy refused
     note: str = ""  # extra hint for the model (e.g. "this may be the sandbox")
+    cancelled: bool = False  # killed because the user interrupted
 
     @property
     def ran(self) -> bool:
@@ -35,6 +36,8 @@ class CommandResult:
             text = f"Command was NOT run. {self.output}".rstrip()
             return f"{text}\n{self.note}" if self.note else text
         lines = [f"Exit code: {self.exit_code}"]
+        if self.cancelled:
+            lines.append("Interrupted by the user: the command and all its child processes were killed.")
         if self.timed_out:
             lines.append(
                 f"Timed out after {self.duration_s:.1f} s: the command and all its "

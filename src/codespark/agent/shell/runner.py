@@ -7,6 +7,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ class ProcessOutcome:
     timed_out: bool
     truncated: bool
     duration_s: float
+    cancelled: bool = False  # stopped early because `cancel` was set (the user interrupted)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -103,12 +105,14 @@ def run_process(
     output_cap: int,
     kill_grace: float = 2.0,
     env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> ProcessOutcome:
     """Run ``argv`` with stdin=/dev/null and stdout+stderr merged into one capped stream.
 
     On timeout the whole process group gets SIGTERM, then SIGKILL after
-    ``kill_grace`` seconds. ``exit_code`` uses the shell convention 128+N for a
-    process killed by signal N.
+    ``kill_grace`` seconds; setting ``cancel`` (another thread) ends it the same
+    way at once. ``exit_code`` uses the shell convention 128+N for a process
+    killed by signal N.
     """
     capture = OutputCapture(output_cap)
     start = time.monotonic()
@@ -137,6 +141,7 @@ def run_process(
     fd = proc.stdout.fileno()
     pgid = proc.pid
     timed_out = False
+    cancelled = False
     open_pipe = True
     exited_at: float | None = None
     try:
@@ -152,6 +157,9 @@ def run_process(
             if now >= deadline:
                 timed_out = True
                 break
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
             wait = min(0.1, deadline - now)
             if open_pipe:
                 open_pipe = _read_available(fd, capture, wait)
@@ -161,7 +169,7 @@ def run_process(
                 except subprocess.TimeoutExpired:
                     pass
 
-        if timed_out:
+        if timed_out or cancelled:
             _signal_group(pgid, signal.SIGTERM)
             grace_end = time.monotonic() + kill_grace
             # Keep draining during the grace period so a writer blocked on a full
@@ -194,4 +202,5 @@ def run_process(
         timed_out=timed_out,
         truncated=capture.truncated,
         duration_s=time.monotonic() - start,
+        cancelled=cancelled,
     )

@@ -128,6 +128,7 @@ class ShellTool:
         escalate: bool = False,
         timeout: float | None = None,
         justification: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> CommandResult:
         """Run ``command`` (a ``bash -lc`` script, or an argv list run directly).
 
@@ -197,6 +198,7 @@ class ShellTool:
             output_cap=self.output_cap,
             kill_grace=self.kill_grace,
             env=self.env,
+            cancel=cancel,
         )
         return CommandResult(
             exit_code=outcome.exit_code,
@@ -206,4 +208,5 @@ class ShellTool:
             duration_s=outcome.duration_s,
             sandbox=plan.sandbox,
             note=self._sandbox_note(plan.sandbox, outcome.exit_code, outcome.output),
+            cancelled=outcome.cancelled,
         )

@@ -1,0 +1,389 @@
+"""Speculative decoding: cheap drafts, verified by the model in one batched forward pass.
+
+A decode step evaluates the next token together with k drafted tokens that are guesses of what follows it,
+with logits for exactly those k+1 rows (never for prompt positions). Row i says what the model itself would
+emit after the first i drafted tokens, so the longest prefix of the draft that agrees with the rows is kept,
+plus one token the model chose: every pass yields between 1 and k+1 tokens, and with greedy decoding the
+output is token for token what plain decoding gives (with sampling, drafts are accepted with the model's own
+probability, which keeps the output distribution exact).
+
+Drafts come from, in order of preference:
+- `SourceFollower`: the text the reply is expected to copy (an OpenAI-style `prediction`, otherwise the prompt
+  and output so far, which hold the file being edited). It keeps an alignment pointer and follows the source
+  from it; after a mismatch it re-aligns on the last few output tokens, preferring the nearest match after
+  the point where it lost track (the edit), so a whole-file rewrite is followed through its unchanged parts.
+- `NGramDrafter`: the most recent earlier occurrence of the last few tokens in prompt + output
+  (prompt-lookup decoding), for repetition that is not a copy of one source.
+- `ModelDrafter` (scheduler option): a small model with the same vocabulary that proposes tokens greedily.
+
+`Speculator` picks the draft length from each drafter's running acceptance rate and the measured cost of a
+wider batch, and drafts nothing when drafting does not pay.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .runtime import LlamaRuntime
+
+
+@dataclass(frozen=True)
+class SpeculationConfig:
+    enabled: bool = True
+    max_draft: int = 48  # tokens verified at most in one pass (the batch is max_draft + 1)
+    ngram: int = 3  # output tokens that must match the source before a lookup drafts from it
+    # Cost of one more row in a verification batch, relative to a one-token decode step. Measured online;
+    # this is only the starting point (2-core x86, Qwen2.5-Coder-0.5B: ~0.1-0.15).
+    row_cost: float = 0.15
+    prior_acceptance: float = 0.6
+    drafters: tuple[str, ...] = ("prediction", "source", "ngram", "model")  # which sources may draft, in this order
+
+
+class Drafter(Protocol):
+    name: str
+    # compute spent per drafted token, relative to a one-row decode of the target model (0: free lookups)
+    cost_per_token: float
+
+    def draft(self, context: list[int], k: int) -> list[int]:
+        """Up to k tokens guessed to follow context (prompt + output so far)."""
+        ...
+
+
+class TokenIndex:
+    """Every n-gram of a growing token list, mapped to the positions right after it (ascending)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.tokens: list[int] = []
+        self.after: dict[tuple[int, ...], list[int]] = {}
+
+    def extend(self, tokens: list[int]) -> None:
+        t, n, after = self.tokens, self.n, self.after
+        start = len(t)
+        t.extend(tokens)
+        for q in range(max(n, start + 1), len(t) + 1):
+            key = tuple(t[q - n : q])
+            where = after.get(key)
+            if where is None:
+                after[key] = [q]
+            else:
+                where.append(q)
+
+    def sync(self, context: list[int]) -> None:
+        """Index the tokens that context (a longer copy of what was indexed) has gained."""
+        if len(context) > len(self.tokens):
+            self.extend(context[len(self.tokens) :])
+
+    def positions(self, suffix: list[int]) -> list[int]:
+        return self.after.get(tuple(suffix[-self.n :]), [])
+
+
+def match_length(a: list[int], a_end: int, b: list[int], b_end: int, limit: int = 32) -> int:
+    """How many tokens before a_end in a equal those before b_end in b."""
+    n = 0
+    while n < limit and n < a_end and n < b_end and a[a_end - 1 - n] == b[b_end - 1 - n]:
+        n += 1
+    return n
+
+
+class SourceFollower:
+    """Follows a source text the output is expected to copy, re-aligning after each divergence.
+
+    `source` None means the context itself (prompt + output so far): the file being edited is in the prompt.
+    """
+
+    name = "source"
+    cost_per_token = 0.0
+
+    def __init__(self, n: int, source: list[int] | None = None, *, output_start: int = 0):
+        self.n = n
+        self.own = source is not None
+        self.index = TokenIndex(n)
+        if source is not None:
+            self.index.extend(source)
+        self.ptr: int | None = 0 if self.own else None  # source position of the next expected token
+        self.anchor = 0  # where alignment was last lost: re-alignment prefers what follows it
+        self.synced = output_start  # context tokens already compared with the source
+
+    def draft(self, context: list[int], k: int) -> list[int]:
+        if not self.own:
+            self.index.sync(context)
+        src = self.index.tokens
+        ptr = self.ptr
+        for i in range(self.synced, len(context)):
+            if ptr is None:
+                break
+            if ptr < len(src) and src[ptr] == context[i]:
+                ptr += 1
+            else:
+                self.anchor, ptr = ptr, None
+        self.synced = len(context)
+        if ptr is None:
+            ptr, quality = self._realign(context)
+            if ptr is not None:
+                k = min(k, 2 + quality)  # an unconfirmed guess: verify a short draft first
+        self.ptr = ptr
+        if ptr is None:
+            return []
+        return src[ptr : min(ptr + k, len(src))]
+
+    def _realign(self, context: list[int]) -> tuple[int | None, int]:
+        if len(context) < self.n:
+            return None, 0
+        src = self.index.tokens
+        where = self.index.positions(context)
+        end = len(src)
+        if not where:
+            return None, 0
+        # nearest occurrence at or after the point of divergence, whose continuation is known
+        i = bisect.bisect_left(where, self.anchor)
+        while i < len(where) and where[i] >= end:
+            i += 1
+        if i < len(where):
+            q = where[i]
+            return q, match_length(src, q, context, len(context))
+        # otherwise the occurrence before it that matches the most output, latest first
+        best, best_len = None, -1
+        for q in reversed(where[max(0, i - 64) : i]):
+            if q >= end:
+                continue
+            m = match_length(src, q, context, len(context))
+            if m > best_len:
+                best, best_len = q, m
+        return best, max(best_len, 0)
+
+
+class NGramDrafter:
+    """Prompt-lookup decoding: continue like the latest earlier occurrence of the context's last tokens."""
+
+    name = "ngram"
+    cost_per_token = 0.0
+
+    def __init__(self, n: int):
+        self.index = TokenIndex(n)
+
+    def draft(self, context: list[int], k: int) -> list[int]:
+        self.index.sync(context)
+        where = self.index.positions(context)
+        for q in reversed(where):
+            if q < len(context):  # not the context's own suffix, which has no continuation yet
+                return context[q : min(q + k, len(context))]
+        return []
+
+
+class DraftModel:
+    """A small model with the target's vocabulary, loaded once per engine, with one KV sequence per slot."""
+
+    def __init__(self, runtime: "LlamaRuntime"):
+        self.runtime = runtime
+        self.held: dict[int, list[int]] = {}  # per sequence: the tokens its KV cache holds
+        self.seconds_per_token: float | None = None  # one-token decode time, measured
+
+    def decode(self, seq: int, tokens: list[int]) -> None:
+        """Append tokens to a sequence; when the draft KV pool is full, other sequences make room."""
+        from .runtime import KVCacheFull
+
+        held = self.held.setdefault(seq, [])
+        try:
+            self.runtime.decode(seq, tokens, len(held))
+        except KVCacheFull:
+            for other, toks in self.held.items():
+                if other != seq and toks:
+                    self.runtime.drop(other)
+                    toks.clear()
+            self.runtime.decode(seq, tokens, len(held))
+        held.extend(tokens)
+
+
+class ModelDrafter:
+    """Greedy drafts from a small model (e.g. Qwen2.5-Coder-0.5B for 1.5B) that shares the tokenizer.
+
+    Its KV sequence mirrors the target's: before drafting it drops what the context no longer contains and
+    evaluates what it lacks (the whole prompt the first time). Drafting stops early once the small model is
+    unsure (its top probability below `min_confidence`), where its guesses are mostly wasted.
+    """
+
+    name = "model"
+
+    def __init__(self, model: DraftModel, seq: int, target_step_seconds, min_confidence: float = 0.5):
+        self.model = model
+        self.seq = seq
+        self.target_step_seconds = target_step_seconds  # callable: a one-row decode of the target, seconds
+        self.min_confidence = min_confidence
+
+    @property
+    def cost_per_token(self) -> float:
+        mine, target = self.model.seconds_per_token, self.target_step_seconds()
+        if not mine or not target:
+            return 0.35  # a 0.5B drafting for a 1.5B on CPU, before anything is measured
+        return mine / target
+
+    def draft(self, context: list[int], k: int) -> list[int]:
+        from .slots import common_prefix
+
+        rt = self.model.runtime
+        held = self.model.held.setdefault(self.seq, [])
+        p = min(common_prefix(held, context), len(context) - 1)  # the last context token is evaluated again for its logits
+        rt.drop(self.seq, p)
+        del held[p:]
+        batch = rt.config.n_batch
+        while p < len(context):  # catch up (the prompt, the first time; afterwards a token or two)
+            chunk = context[p : p + batch]
+            self.model.decode(self.seq, chunk)
+            p += len(chunk)
+        out: list[int] = []
+        while True:
+            logits = rt.logits(-1)
+            token = int(np.argmax(logits))
+            top = float(logits[token])
+            confidence = 1.0 / float(np.exp(logits - top).sum())
+            if confidence < self.min_confidence and out:
+                break
+            out.append(token)
+            if len(out) >= k or rt.is_end_of_generation(token):
+                break
+            t0 = time.perf_counter()
+            self.model.decode(self.seq, [token])
+            dt = time.perf_counter() - t0
+            spt = self.model.seconds_per_token
+            self.model.seconds_per_token = dt if spt is None else 0.9 * spt + 0.1 * dt
+        return out
+
+
+@dataclass
+class DrafterStats:
+    drafted: int = 0
+    accepted: int = 0
+    passes: int = 0
+    # exponentially forgotten evidence of the per-token acceptance probability
+    hits: float = 0.0
+    tests: float = 0.0
+
+    def acceptance(self, prior: float) -> float:
+        return (self.hits + 2.0 * prior) / (self.tests + 2.0)
+
+
+@dataclass
+class SpeculationStats:
+    drafted: int = 0
+    accepted: int = 0
+    passes: int = 0  # verification passes that carried a draft
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> int:
+        return self.drafted - self.accepted
+
+
+def expected_accepted(alpha: float, k: int) -> float:
+    """Expected accepted tokens of a k-token draft when each is accepted with probability alpha."""
+    if alpha >= 1.0:
+        return float(k)
+    return alpha * (1.0 - alpha**k) / (1.0 - alpha)
+
+
+def best_draft_length(alpha: float, row_cost: float, k_max: int) -> int:
+    """k maximising tokens per unit of compute: (1 + E[accepted]) / (1 + row_cost * k); 0 = do not draft.
+
+    row_cost: what one drafted token costs, relative to a one-row step (verifying it, plus producing it).
+    """
+    best_k, best = 0, 1.0
+    a_k = 1.0
+    for k in range(1, k_max + 1):
+        a_k *= alpha
+        gain = (1.0 + (alpha * (1.0 - a_k) / (1.0 - alpha) if alpha < 1.0 else k)) / (1.0 + row_cost * k)
+        if gain > best * 1.0001:
+            best_k, best = k, gain
+    return best_k
+
+
+class CostModel:
+    """Running estimate of what one more row in a verification batch costs, relative to a one-row step.
+
+    Pass times are fitted online as T(rows) = a + b * rows (least squares with exponential forgetting, so it
+    follows a machine whose load changes); row_cost = b / (a + b). Passes of different widths occur
+    naturally (short drafts after a re-alignment, long ones while following a source, single rows when not
+    drafting), which is what makes both coefficients observable.
+    """
+
+    DECAY = 0.98
+
+    def __init__(self, row_cost: float):
+        self.prior = row_cost
+        self.row_cost = row_cost
+        self.single_step: float | None = None  # a + b: seconds of a one-row pass
+        self._s = [0.0] * 5  # weighted sums: n, x, xx, y, xy
+
+    def observe(self, rows: int, seconds: float) -> None:
+        d = self.DECAY
+        n, x, xx, y, xy = self._s
+        self._s = [n * d + 1, x * d + rows, xx * d + rows * rows, y * d + seconds, xy * d + rows * seconds]
+        n, x, xx, y, xy = self._s
+        if rows == 1:
+            self.single_step = seconds if self.single_step is None else 0.9 * self.single_step + 0.1 * seconds
+        var = xx * n - x * x
+        if n < 4 or var <= 1e-9 * n * n or var < 4.0 * n * n:  # widths too alike to separate a from b
+            return
+        b = (xy * n - x * y) / var
+        a = (y - b * x) / n
+        if a <= 0 or b <= 0:
+            return
+        self.single_step = a + b
+        self.row_cost = min(1.0, max(0.02, b / (a + b)))
+
+
+class Speculator:
+    """Chooses a draft for each decode step and learns from what verification accepts."""
+
+    FORGET = 0.9  # weight kept by old evidence at each pass of a drafter
+    RECOVER = 0.97  # and at each step it sits out (so a drafter that stopped paying is tried again later)
+
+    def __init__(self, drafters: list[Drafter], config: SpeculationConfig, cost: CostModel):
+        self.drafters = drafters
+        self.config = config
+        self.cost = cost
+        self.per: dict[str, DrafterStats] = {d.name: DrafterStats() for d in drafters}
+        self.stats = SpeculationStats()
+        self.last: Drafter | None = None
+
+    def propose(self, context: list[int], budget: int) -> list[int]:
+        """A draft to verify after context's last token (which is not yet in the KV cache); [] = none."""
+        self.last = None
+        k_max = min(self.config.max_draft, budget)
+        if k_max <= 0:
+            return []
+        for drafter in self.drafters:
+            st = self.per[drafter.name]
+            cost = self.cost.row_cost + drafter.cost_per_token
+            k = best_draft_length(st.acceptance(self.config.prior_acceptance), cost, k_max)
+            if k == 0:
+                st.hits *= self.RECOVER
+                st.tests *= self.RECOVER
+                continue
+            draft = drafter.draft(context, k)
+            if draft:
+                self.last = drafter
+                return draft
+        return []
+
+    def record(self, n_drafted: int, n_accepted: int) -> None:
+        drafter = self.last
+        if drafter is None or n_drafted == 0:
+            return
+        st = self.per[drafter.name]
+        st.drafted += n_drafted
+        st.accepted += n_accepted
+        st.passes += 1
+        st.hits = st.hits * self.FORGET + n_accepted
+        st.tests = st.tests * self.FORGET + n_accepted + (1 if n_accepted < n_drafted else 0)
+        s = self.stats
+        s.drafted += n_drafted
+        s.accepted += n_accepted
+        s.passes += 1
+        s.by_source[drafter.name] = {"drafted": st.drafted, "accepted": st.accepted, "passes": st.passes}

@@ -1,0 +1,84 @@
+"""Speculative decoding is lossless: greedy output with drafting is token for token the plain output."""
+
+from __future__ import annotations
+
+import pytest
+
+from codespark.engine import GenerationRequest
+from codespark.engine.speculative import SpeculationConfig
+from enginekit import DATA, load_default_engine, rewrite_messages, run
+
+SYSTEM = {"role": "system", "content": "You are a helpful coding assistant."}
+
+PROMPTS = {
+    # a whole-file rewrite with a small change: drafts follow the file in the prompt
+    "whole_file_rename": (rewrite_messages("Rename the method `cheapest` to `lowest_price`."), None),
+    "whole_file_docstring": (rewrite_messages("Add a one-line docstring to `Item.total`."), 200),
+    # free-form code: drafting comes from n-gram lookup only, and rarely pays
+    "new_function": ([SYSTEM, {"role": "user", "content": "Write a Python function that parses an ISO 8601 date string without using datetime."}], 120),
+    # repetitive output: n-gram lookup over the output itself
+    "repetition": ([SYSTEM, {"role": "user", "content": "Write a Python dict literal mapping the numbers 1 to 25 to their English names, one entry per line."}], 160),
+}
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_greedy_output_is_identical_with_and_without_drafting(engine, name):
+    messages, limit = PROMPTS[name]
+    plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
+    spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=True))
+    assert spec_text == plain_text
+    assert spec.reason == plain.reason
+    assert spec.usage.output_tokens == plain.usage.output_tokens
+    assert plain.usage.accepted_prediction_tokens == plain.usage.rejected_prediction_tokens == 0
+    assert spec.usage.accepted_prediction_tokens + spec.usage.rejected_prediction_tokens > 0
+    if name.startswith("whole_file"):
+        # the rewrite copies the file: most tokens come from verified drafts, in far fewer forward passes
+        assert spec.usage.accepted_prediction_tokens > 0.6 * spec.usage.output_tokens
+        assert spec.timings.decode_steps < 0.4 * plain.timings.decode_steps
+        assert spec.timings.draft_sources["source"]["accepted"] > 0
+
+
+def test_prediction_drafts_first_and_stays_lossless(engine):
+    """An OpenAI-style `prediction` of the output is followed even when the prompt does not contain it."""
+    source = (DATA / "inventory.py").read_text()
+    messages = [SYSTEM, {"role": "user", "content": "Write a small Python module for an inventory of items with prices and quantities, in a ```python block."}]
+    prediction = f"```python\n{source}```"
+    plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=150, speculative=False))
+    spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=150, prediction=prediction))
+    assert spec_text == plain_text
+    assert spec.usage.output_tokens == plain.usage.output_tokens
+    assert "prediction" in spec.timings.draft_sources
+
+
+def test_drafts_never_run_past_max_output_tokens(engine):
+    messages = rewrite_messages("Rename the class `Item` to `Product`.")
+    for limit in (1, 7, 33):
+        plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
+        spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit))
+        assert (spec_text, spec.reason, spec.usage.output_tokens) == (plain_text, "length", limit)
+
+
+def test_sampling_with_drafts_runs_and_reports_stats(engine):
+    messages = rewrite_messages("Rename `load` to `from_rows`.")
+    text, fin = run(engine, GenerationRequest(messages=messages, max_output_tokens=120, temperature=0.3, seed=7))
+    assert fin.reason in ("stop", "length")
+    assert fin.usage.output_tokens > 0 and text
+    assert fin.usage.accepted_prediction_tokens > 0
+
+
+def test_draft_model_drafts_losslessly():
+    """A draft model with the same vocabulary (here the model itself, so it mostly agrees) proposes tokens
+    for free-form text that no source or n-gram covers; the output is still exactly the plain one."""
+    from codespark.models import DEFAULT_MODEL_ID, resolve_model
+
+    engine = load_default_engine(n_ctx=2048, n_seq_max=2, draft_model_path=resolve_model(DEFAULT_MODEL_ID).path,
+                                 speculation=SpeculationConfig(drafters=("model",)))
+    try:
+        messages = [SYSTEM, {"role": "user", "content": "Explain in two sentences what a Python generator is."}]
+        plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=48, speculative=False))
+        spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=48))
+        assert spec_text == plain_text
+        assert spec.timings.draft_sources["model"]["accepted"] > 0
+        assert engine.stats()["speculation"]["draft_model"]
+    finally:
+        engine.close()
