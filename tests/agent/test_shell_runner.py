@@ -85,10 +85,11 @@ def test_sigterm_ignoring_command_gets_sigkill(tmp_path):
 
 
 def test_default_timeout_is_configurable(tmp_path):
-    tool = _tool(tmp_path, timeout=0.5, kill_grace=0.2)
-    assert tool.run("sleep 30").timed_out
-    assert not tool.run("sleep 0.1").timed_out
-    assert not tool.run("sleep 1", timeout=5).timed_out  # per-call override
+    # generous margins: a login shell can take a second to start on a loaded machine
+    tool = _tool(tmp_path, timeout=3, kill_grace=0.2)
+    assert tool.run("sleep 60").timed_out
+    assert not tool.run("true").timed_out
+    assert not tool.run("sleep 4", timeout=30).timed_out  # per-call override
 
 
 def test_yes_forever_is_capped(tmp_path):

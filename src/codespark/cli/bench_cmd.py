@@ -29,6 +29,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lat.add_argument("--api-key", default=None, help="bearer key for a server started with --api-key (or CODESPARK_API_KEY)")
     lat.add_argument("--note", default="", help="free text recorded in the JSON's machine info (e.g. what else was running)")
     lat.set_defaults(func=run_latency)
+    # The other benchmarks keep their own argument parsers; forward the rest of the command line to them.
+    for name, module, help_text in (
+        ("edit", "edit_throughput", "whole-file edit throughput: speculative edits vs plain decoding vs llama.cpp peers"),
+        ("scheduling", "scheduling", "warm TTFT, real-time TTFT under background load, cancel latency"),
+        ("agent", "agent", "the agent's edit-task suite: success rate, time and malformed edits per edit format"),
+    ):
+        sp = sub.add_parser(name, help=help_text, add_help=False, prefix_chars="\0")
+        sp.add_argument("rest", nargs=argparse.REMAINDER)
+        sp.set_defaults(func=_forward(module))
+
+
+def _forward(module: str):
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(importlib.import_module(f"codespark.bench.{module}").main(args.rest) or 0)
+
+    return run
 
 
 def run_latency(args: argparse.Namespace) -> int:
