@@ -19,6 +19,20 @@ def load_default_engine(**config) -> Engine:
     return Engine(resolved.id, resolved.path, RuntimeConfig(**options), **extra)
 
 
+def forget(engine: Engine) -> None:
+    """Drop every idle warm sequence, so the next request starts from an empty cache."""
+    with engine._cv:
+        for slot in engine.pool.slots:
+            if not slot.busy and slot.tokens:
+                engine.pool.evict(slot, engine.runtime)
+
+
+def run_cold(engine: Engine, request: GenerationRequest) -> tuple[str, Finished]:
+    """Run from an empty cache: prompts evaluated in the same chunks compute bit-identical states."""
+    forget(engine)
+    return run(engine, request)
+
+
 def run(engine: Engine, request: GenerationRequest) -> tuple[str, Finished]:
     text = []
     for ev in engine.stream(request):

@@ -75,11 +75,12 @@ def test_draft_length_grows_with_acceptance_and_is_zero_when_drafting_does_not_p
 def test_speculator_backs_off_after_rejections_and_recovers():
     class Fixed:
         name = "fixed"
+        cost_per_token = 0.0
 
         def draft(self, context, k):
             return [0] * k
 
-    spec = Speculator([Fixed()], SpeculationConfig(prior_acceptance=0.6), CostModel(0.15))
+    spec = Speculator([Fixed()], SpeculationConfig(prior_acceptance=0.6, max_draft=48, min_rows=1), CostModel(0.15))
     first = spec.propose([1], 48)
     assert len(first) > 1
     drafted = []
@@ -91,6 +92,23 @@ def test_speculator_backs_off_after_rejections_and_recovers():
     assert recent.count(0) > 60  # mostly plain decoding...
     assert 0 < sum(recent) < 60  # ...with an occasional short probe, so a drafter that starts paying is noticed
     assert spec.stats.rejected == sum(drafted)
+
+
+def test_every_pass_carries_at_least_a_guess():
+    class Nothing:
+        name = "nothing"
+        cost_per_token = 0.0
+
+        def draft(self, context, k):
+            return []
+
+    spec = Speculator([Nothing()], SpeculationConfig(), CostModel(0.15))
+    assert spec.propose([5, 6, 7, 5], 10) == [6]  # what followed 5 last time
+    assert spec.last is spec.fallback
+    spec.record(1, 1)
+    assert spec.stats.by_source["guess"] == {"drafted": 1, "accepted": 1, "passes": 1}
+    assert len(spec.propose([9], 10)) == 1  # never seen: still one (arbitrary) padding token
+    assert spec.propose([9], 0) == []  # no budget left
 
 
 def test_cost_model_learns_the_cost_of_a_row():

@@ -1,4 +1,8 @@
-"""Speculative decoding is lossless: greedy output with drafting is token for token the plain output."""
+"""Speculative decoding is lossless: greedy output with drafting is token for token the plain output.
+
+Both runs of a comparison start from an empty KV cache: a prompt evaluated in different chunks (cold, or
+partly cached) gets slightly different numerics in llama.cpp, drafting or not.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import pytest
 
 from codespark.engine import GenerationRequest
 from codespark.engine.speculative import SpeculationConfig
-from enginekit import DATA, load_default_engine, rewrite_messages, run
+from enginekit import DATA, load_default_engine, rewrite_messages, run, run_cold
 
 SYSTEM = {"role": "system", "content": "You are a helpful coding assistant."}
 
@@ -24,8 +28,8 @@ PROMPTS = {
 @pytest.mark.parametrize("name", list(PROMPTS))
 def test_greedy_output_is_identical_with_and_without_drafting(engine, name):
     messages, limit = PROMPTS[name]
-    plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
-    spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=True))
+    plain_text, plain = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
+    spec_text, spec = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=True))
     assert spec_text == plain_text
     assert spec.reason == plain.reason
     assert spec.usage.output_tokens == plain.usage.output_tokens
@@ -38,13 +42,45 @@ def test_greedy_output_is_identical_with_and_without_drafting(engine, name):
         assert spec.timings.draft_sources["source"]["accepted"] > 0
 
 
+def test_a_rows_logits_do_not_depend_on_the_width_of_its_pass(engine):
+    """The property losslessness rests on: every pass width the engine uses (2 .. max_draft + 1 rows)
+    computes each row bit-identically, past 512 cells of context too (where llama.cpp switches one-row
+    attention to a split-KV path, which is why no generation pass has a single row)."""
+    import numpy as np
+
+    from enginekit import forget
+
+    forget(engine)
+    rt = engine.runtime
+    seq = engine.pool.slots[-1].seq
+    text = (DATA / "inventory.py").read_text() * 4
+    tokens = rt.tokenize(text)[:700]
+    widths = range(engine.speculation.min_rows, engine.speculation.max_draft + 2)
+    with engine._cv:  # the engine is idle; borrow its context
+        for i in range(0, 600, 256):
+            rt.decode(seq, tokens[i : min(i + 256, 600)], i, [])
+        rows = {}
+        for width in widths:  # 42 tokens: the last pass of every width still has >= 2 rows
+            rt.drop(seq, 600)
+            out = []
+            for i in range(600, 642, width):
+                chunk = tokens[i : min(i + width, 642)]
+                rt.decode(seq, chunk, i, all_logits=True)
+                out.append(rt.output_logits().copy())
+            rows[width] = np.vstack(out)
+        rt.drop(seq)
+    reference = rows[widths[0]]
+    for width, r in rows.items():
+        assert np.array_equal(r, reference), f"pass width {width} changes the logits"
+
+
 def test_prediction_drafts_first_and_stays_lossless(engine):
     """An OpenAI-style `prediction` of the output is followed even when the prompt does not contain it."""
     source = (DATA / "inventory.py").read_text()
     messages = [SYSTEM, {"role": "user", "content": "Write a small Python module for an inventory of items with prices and quantities, in a ```python block."}]
     prediction = f"```python\n{source}```"
-    plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=150, speculative=False))
-    spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=150, prediction=prediction))
+    plain_text, plain = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=150, speculative=False))
+    spec_text, spec = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=150, prediction=prediction))
     assert spec_text == plain_text
     assert spec.usage.output_tokens == plain.usage.output_tokens
     assert "prediction" in spec.timings.draft_sources
@@ -53,8 +89,8 @@ def test_prediction_drafts_first_and_stays_lossless(engine):
 def test_drafts_never_run_past_max_output_tokens(engine):
     messages = rewrite_messages("Rename the class `Item` to `Product`.")
     for limit in (1, 7, 33):
-        plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
-        spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=limit))
+        plain_text, plain = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
+        spec_text, spec = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=limit))
         assert (spec_text, spec.reason, spec.usage.output_tokens) == (plain_text, "length", limit)
 
 
@@ -75,8 +111,8 @@ def test_draft_model_drafts_losslessly():
                                  speculation=SpeculationConfig(drafters=("model",)))
     try:
         messages = [SYSTEM, {"role": "user", "content": "Explain in two sentences what a Python generator is."}]
-        plain_text, plain = run(engine, GenerationRequest(messages=messages, max_output_tokens=48, speculative=False))
-        spec_text, spec = run(engine, GenerationRequest(messages=messages, max_output_tokens=48))
+        plain_text, plain = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=48, speculative=False))
+        spec_text, spec = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=48))
         assert spec_text == plain_text
         assert spec.timings.draft_sources["model"]["accepted"] > 0
         assert engine.stats()["speculation"]["draft_model"]

@@ -182,6 +182,9 @@ Per task (result, wall time, rejected edits):
 {per_task}
 
 ![success rate and time per format](agent_edit_formats.png)
+
+Reproduce: `codespark bench agent --out docs/benchmarks` (add `--server URL` to use a running server,
+`--partial FILE.jsonl` to survive interruptions, `--formats`/`--tasks` to run a subset).
 """
 
 
@@ -197,12 +200,31 @@ def chart(path: Path, summary: dict[str, dict[str, Any]]) -> None:
 
 
 async def run_suite(server: str, formats: list[str], tasks: list[Task], *, tools: bool, transport: str,
-                    timeout_s: float, progress=print) -> list[TaskRun]:
+                    timeout_s: float, progress=print, partial: Path | None = None) -> list[TaskRun]:
+    """Run every (format, task); with `partial`, each run is appended there as it ends, and runs already
+    recorded there are not run again (a killed suite picks up where it stopped)."""
+    import json
+
+    done: dict[tuple[str, str], TaskRun] = {}
+    if partial is not None and partial.exists():
+        for line in partial.read_text().splitlines():
+            try:
+                r = TaskRun(**json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                continue
+            done[(r.format, r.task)] = r
     runs: list[TaskRun] = []
     for fmt in formats:
         for task in tasks:
+            if (fmt, task.name) in done:
+                runs.append(done[(fmt, task.name)])
+                continue
             run = await run_one(server, fmt, task, tools=tools, transport=transport, timeout_s=timeout_s)
             runs.append(run)
+            if partial is not None:
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                with partial.open("a") as fh:
+                    fh.write(json.dumps(asdict(run)) + "\n")
             progress(f"{fmt:17} {task.name:18} {'pass' if run.success else 'FAIL'} {run.seconds:6.1f}s "
                      f"edits={run.edits} bad={run.failed_edits} tools={run.tool_calls}"
                      + (f" error={run.error[:80]}" if run.error else ""))
@@ -219,6 +241,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write agent_edit_formats.json/.md/.png")
     p.add_argument("--name", default=NAME, help="file name stem for the results")
     p.add_argument("--note", default="", help="free text for the report (e.g. what else was running)")
+    p.add_argument("--partial", type=Path, default=None, metavar="JSONL",
+                   help="append each run here as it ends and skip runs already there (resume a killed suite)")
     p.add_argument("--merge-with", type=Path, default=None, metavar="JSON",
                    help="an earlier result file: its runs of formats not run now are kept in the report")
     p.set_defaults(func=run)
@@ -242,9 +266,9 @@ def run(args) -> int:
             import httpx
 
             model = httpx.get(server.url + "/v1/models", timeout=10).json()["data"][0]["id"]
-            t0 = time.time()
             runs = asyncio.run(run_suite(server.url, formats, tasks, tools=not args.no_tools, transport=args.transport,
-                                         timeout_s=args.timeout, progress=lambda s: print(s, flush=True)))
+                                         timeout_s=args.timeout, progress=lambda s: print(s, flush=True),
+                                         partial=args.partial))
     except ServerUnavailable as exc:
         print(f"codespark bench agent: {exc}", file=sys.stderr)
         return 3
@@ -255,13 +279,12 @@ def run(args) -> int:
         old = json.loads(Path(args.merge_with).read_text())
         earlier = [r for r in old["runs"] if r["format"] not in formats]
         runs = [TaskRun(**r) for r in earlier] + runs
-        formats = list(dict.fromkeys([r.format for r in runs]))
-        runs.sort(key=lambda r: FORMAT_ORDER.index(r.format) if r.format in FORMAT_ORDER else len(FORMAT_ORDER))
-        formats = list(dict.fromkeys(r.format for r in runs))
+    runs.sort(key=lambda r: FORMAT_ORDER.index(r.format) if r.format in FORMAT_ORDER else len(FORMAT_ORDER))
+    formats = list(dict.fromkeys(r.format for r in runs))
     summary = summarize(runs)
     result = {
         "benchmark": NAME, "model": model, "transport": args.transport, "tools": not args.no_tools,
-        "formats": formats, "tasks": [t.name for t in tasks], "wall_s": round(time.time() - t0, 1),
+        "formats": formats, "tasks": [t.name for t in tasks], "runs_total_s": round(sum(r.seconds for r in runs), 1),
         "summary": summary, "best_format": best_format(summary), "default_format": DEFAULT_EDIT_FORMAT,
         "note": args.note, "machine": report.machine_info(), "runs": [asdict(r) for r in runs],
         "merged_from": str(args.merge_with) if args.merge_with else None,

@@ -42,6 +42,11 @@ class RuntimeConfig:
     n_seq_max: int = 4  # conversations kept warm at once (each is one llama.cpp sequence)
     native_context: int = 32768
     flash_attn: bool = True
+    # Repacked weights (llama.cpp's CPU "extra buffer types") switch matmul kernels between 1-3 and 4+ rows
+    # per pass, so a token's logits would depend on how wide the pass that computed it was; without them,
+    # every pass of 2-7 rows computes each row bit-identically, which is what makes speculative decoding
+    # exactly lossless (see speculative.py). On for raw prefill speed at the price of that guarantee.
+    repack_weights: bool = False
 
 
 def _silence_llama_logs() -> None:
@@ -84,6 +89,7 @@ class LlamaRuntime:
         self.model_path = Path(model_path)
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = 0
+        model_params.use_extra_bufts = config.repack_weights
         self.model = internals.LlamaModel(path_model=str(model_path), params=model_params, verbose=False)
         self.vocab = self.model.vocab
         self.n_vocab = self.model.n_vocab()

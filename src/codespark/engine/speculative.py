@@ -7,6 +7,8 @@ plus one token the model chose: every pass yields between 1 and k+1 tokens, and 
 output is token for token what plain decoding gives (with sampling, drafts are accepted with the model's own
 probability, which keeps the output distribution exact).
 
+Lossless means bit-identical here, which constrains pass widths; see `SpeculationConfig`.
+
 Drafts come from, in order of preference:
 - `SourceFollower`: the text the reply is expected to copy (an OpenAI-style `prediction`, otherwise the prompt
   and output so far, which hold the file being edited). It keeps an alignment pointer and follows the source
@@ -36,7 +38,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SpeculationConfig:
     enabled: bool = True
-    max_draft: int = 48  # tokens verified at most in one pass (the batch is max_draft + 1)
+    # Exactness. llama.cpp's CPU kernels are not batch-invariant: a one-row pass takes other code paths
+    # (e.g. split-KV flash attention once the context passes 512 cells) than a 2-7 row pass, which again
+    # differs from 8+ rows (tinyBLAS tiles), by up to ~0.5 in the logits -- enough to flip near-ties. Every
+    # generation pass therefore has between `min_rows` and `max_draft + 1` rows, the range in which a row's
+    # logits do not depend on the pass width (tests/engine/test_speculative.py checks it), so the greedy
+    # output with drafting is token for token the output without (which also pads its passes to 2 rows).
+    max_draft: int = 6  # tokens verified at most in one pass (the batch is max_draft + 1 rows)
+    min_rows: int = 2
     ngram: int = 3  # output tokens that must match the source before a lookup drafts from it
     # Cost of one more row in a verification batch, relative to a one-token decode step. Measured online;
     # this is only the starting point (2-core x86, Qwen2.5-Coder-0.5B: ~0.1-0.15).
@@ -256,6 +265,26 @@ class ModelDrafter:
         return out
 
 
+class NextTokenGuess:
+    """The token that last followed the current one in prompt + output: a free one-token guess for the
+    padding row every pass carries anyway (right often enough in code to be worth verifying)."""
+
+    name = "guess"
+    cost_per_token = 0.0
+
+    def __init__(self):
+        self.after: dict[int, int] = {}
+        self.seen = 0
+
+    def draft(self, context: list[int], k: int) -> list[int]:
+        after = self.after
+        for i in range(max(1, self.seen), len(context)):
+            after[context[i - 1]] = context[i]
+        self.seen = len(context)
+        guess = after.get(context[-1]) if context else None
+        return [guess] if guess is not None else [0]
+
+
 @dataclass
 class DrafterStats:
     drafted: int = 0
@@ -348,7 +377,10 @@ class Speculator:
         self.drafters = drafters
         self.config = config
         self.cost = cost
-        self.per: dict[str, DrafterStats] = {d.name: DrafterStats() for d in drafters}
+        # every pass has at least min_rows rows (see SpeculationConfig): when no drafter offers anything,
+        # the padding rows carry a free guess instead of nothing
+        self.fallback = NextTokenGuess()
+        self.per: dict[str, DrafterStats] = {d.name: DrafterStats() for d in [*drafters, self.fallback]}
         self.stats = SpeculationStats()
         self.last: Drafter | None = None
 
@@ -359,6 +391,8 @@ class Speculator:
         if k_max <= 0:
             return []
         for drafter in self.drafters:
+            if drafter is self.fallback:
+                continue
             st = self.per[drafter.name]
             cost = self.cost.row_cost + drafter.cost_per_token
             k = best_draft_length(st.acceptance(self.config.prior_acceptance), cost, k_max)
@@ -370,6 +404,10 @@ class Speculator:
             if draft:
                 self.last = drafter
                 return draft
+        pad = min(self.config.min_rows - 1, k_max)
+        if pad > 0:
+            self.last = self.fallback
+            return self.fallback.draft(context, pad)[:pad]
         return []
 
     def record(self, n_drafted: int, n_accepted: int) -> None:
