@@ -64,11 +64,14 @@ def test_ngram_drafter_uses_the_latest_occurrence():
 
 
 def test_draft_length_grows_with_acceptance_and_is_zero_when_drafting_does_not_pay():
-    assert best_draft_length(0.05, 0.15, 48) == 0
-    short = best_draft_length(0.6, 0.15, 48)
-    long = best_draft_length(0.97, 0.15, 48)
+    assert best_draft_length(0.5, 0.78, 64) == 0  # a coin flip never pays for a wider pass
+    short = best_draft_length(0.9, 0.78, 64)
+    long = best_draft_length(0.99, 0.78, 64)
     assert 0 < short < long
-    assert best_draft_length(1.0, 0.0, 16) == 16
+    assert best_draft_length(1.0, 0.78, 64) == 64  # a perfect source: as long as allowed
+    assert best_draft_length(1.0, 1.0, 64) == 0  # a pass that costs as much per row as one-row passes
+    # a draft model's own cost per token shortens its drafts
+    assert best_draft_length(0.9, 0.78, 64, draft_cost=0.3) < short
     assert expected_accepted(0.5, 2) == pytest.approx(0.5 + 0.25)
 
 
@@ -80,7 +83,7 @@ def test_speculator_backs_off_after_rejections_and_recovers():
         def draft(self, context, k):
             return [0] * k
 
-    spec = Speculator([Fixed()], SpeculationConfig(prior_acceptance=0.6, max_draft=48, min_rows=1), CostModel(0.15))
+    spec = Speculator([Fixed()], SpeculationConfig(prior_acceptance=0.9, max_draft=48), CostModel(0.78))
     first = spec.propose([1], 48)
     assert len(first) > 1
     drafted = []
@@ -94,7 +97,7 @@ def test_speculator_backs_off_after_rejections_and_recovers():
     assert spec.stats.rejected == sum(drafted)
 
 
-def test_every_pass_carries_at_least_a_guess():
+def test_no_draft_means_a_one_row_pass():
     class Nothing:
         name = "nothing"
         cost_per_token = 0.0
@@ -102,21 +105,29 @@ def test_every_pass_carries_at_least_a_guess():
         def draft(self, context, k):
             return []
 
-    spec = Speculator([Nothing()], SpeculationConfig(), CostModel(0.15))
-    assert spec.propose([5, 6, 7, 5], 10) == [6]  # what followed 5 last time
-    assert spec.last is spec.fallback
-    spec.record(1, 1)
-    assert spec.stats.by_source["guess"] == {"drafted": 1, "accepted": 1, "passes": 1}
-    assert len(spec.propose([9], 10)) == 1  # never seen: still one (arbitrary) padding token
-    assert spec.propose([9], 0) == []  # no budget left
+    spec = Speculator([Nothing()], SpeculationConfig(), CostModel(0.78))
+    assert spec.propose([5, 6, 7, 5], 10) == []
+    assert spec.last is None
+    spec.record(0, 0)
+    assert spec.stats.passes == 0 and spec.stats.by_source == {}
 
 
-def test_cost_model_learns_the_cost_of_a_row():
+def test_cost_model_learns_the_cost_of_a_wider_pass():
     cost = CostModel(0.5)
+    assert cost.pass_seconds(8) is None  # nothing measured yet
     for _ in range(50):
-        cost.observe(1, 0.030)
-        cost.observe(17, 0.030 * (1 + 16 * 0.1))
-    assert cost.row_cost == pytest.approx(0.1, rel=0.05)
+        for rows in (1, 5, 17, 65):
+            cost.observe(rows, 0.030 * rows**0.7)
+    assert cost.exponent == pytest.approx(0.7, abs=0.01)
+    assert cost.single_step == pytest.approx(0.030, rel=0.02)
+    assert cost.pass_seconds(33) == pytest.approx(0.030 * 33**0.7, rel=0.03)
+
+
+def test_cost_model_keeps_its_prior_until_widths_differ():
+    cost = CostModel(0.78)
+    for _ in range(20):
+        cost.observe(1, 0.04)
+    assert cost.exponent == 0.78 and cost.single_step == pytest.approx(0.04)
 
 
 def test_greedy_verification_keeps_the_agreeing_prefix():

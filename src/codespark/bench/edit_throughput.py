@@ -164,7 +164,7 @@ def run(opts: Options) -> dict[str, Any]:
                 continue
             port = P.free_port()
             cmd, health, env = P.server_command(spec.server, model_path=resolved.path, threads=threads, ctx=opts.ctx, port=port,
-                                                store=tmpdir / "codespark.sqlite3", llama_server=llama_server, model_id=resolved.id)
+                                                store=tmpdir / f"{spec.server}.sqlite3", llama_server=llama_server, model_id=resolved.id)
             if spec.kind == "llama-cpp-python" and lcp_path is not None:
                 env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(lcp_path), os.environ.get("PYTHONPATH")]))}
             log(f"starting {spec.server}: {' '.join(cmd[:4])} ...")

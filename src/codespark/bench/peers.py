@@ -46,7 +46,8 @@ class PeerSpec:
 
 
 CODESPARK = PeerSpec("codespark", "codespark (drafting)", "codespark", "codespark")
-CODESPARK_PLAIN = PeerSpec("codespark-plain", "codespark plain decoding", "codespark", "codespark", {"speculative": False})
+# its own process: sharing codespark's would hand it a warm prompt cache (and a cold TTFT is measured)
+CODESPARK_PLAIN = PeerSpec("codespark-plain", "codespark plain decoding", "codespark", "codespark-plain", {"speculative": False})
 LLAMA_SERVER = {
     mode: PeerSpec(f"llama-server-{mode}", f"llama-server {mode}", "llama-server", f"llama-server-{mode}")
     for mode in ("none", "ngram-simple", "ngram-mod")
@@ -193,7 +194,7 @@ def run_server(name: str, cmd: list[str], port: int, health_path: str, log_dir: 
 def server_command(spec_server: str, *, model_path: Path, threads: int, ctx: int, port: int, store: Path,
                    llama_server: Path | None = None, model_id: str | None = None) -> tuple[list[str], str, dict[str, str]]:
     """(command, health path, extra env) for one peer process."""
-    if spec_server == "codespark":
+    if spec_server in ("codespark", "codespark-plain"):
         cmd = [sys.executable, "-m", "codespark.cli.main", "serve", "--model", model_id or str(model_path), "--port", str(port),
                "--threads", str(threads), "--ctx-size", str(ctx), "--slots", "2", "--store", str(store)]
         return cmd, "/healthz", {}

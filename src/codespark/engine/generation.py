@@ -51,7 +51,7 @@ class Generation:
         config = speculation or SpeculationConfig(enabled=False)
         self._speculate = config.enabled and self.request.speculative
         self._spec_config = config
-        self._cost = cost or CostModel(config.row_cost)
+        self._cost = cost or CostModel(config.cost_exponent)
         self._speculator: Speculator | None = None
         self._draft_model = draft_model
         self.preempted = 0  # steps stopped mid-way to let real-time work in

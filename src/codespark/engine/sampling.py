@@ -47,14 +47,12 @@ class Sampler:
         leaves the distribution of the output unchanged (speculative sampling with a deterministic draft).
         """
         n = len(draft)
-        if self.greedy:
-            best = rows.argmax(axis=1)
-            if n:
-                differ = np.flatnonzero(best[:n] != np.asarray(draft, dtype=best.dtype))
-                accepted = int(differ[0]) if differ.size else n
-            else:
-                accepted = 0
-            return accepted, int(best[accepted])
+        if self.greedy:  # row by row: a 64-token draft rejected early needs one argmax, not 65
+            for i, token in enumerate(draft):
+                best = int(np.argmax(rows[i]))
+                if best != token:
+                    return i, best
+            return n, int(np.argmax(rows[n]))
         for i, token in enumerate(draft):
             p = self.probabilities(rows[i])
             if self.rng.random() < p[token]:

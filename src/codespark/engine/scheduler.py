@@ -36,7 +36,7 @@ log = logging.getLogger("codespark.engine")
 
 class Engine:
     def __init__(self, model_id: str, model_path: Path, config: RuntimeConfig = RuntimeConfig(), prefill_chunk: int = 256,
-                 speculation: SpeculationConfig = SpeculationConfig(enabled=False), draft_model_path: Path | None = None):
+                 speculation: SpeculationConfig = SpeculationConfig(), draft_model_path: Path | None = None):
         self.model_id = model_id
         self.model_path = Path(model_path)
         self.config = config
@@ -45,7 +45,7 @@ class Engine:
         self.template = ChatTemplate(self.runtime.metadata.get("tokenizer.chat_template"))
         self.prefill_chunk = max(1, min(prefill_chunk, config.n_batch))
         self.speculation = speculation
-        self.cost = CostModel(speculation.row_cost)  # shared: what a wider verification batch costs here
+        self.cost = CostModel(speculation.cost_exponent)  # shared: what a wider verification batch costs here
         self.draft_model: DraftModel | None = None
         if draft_model_path is not None:
             self.draft_model = DraftModel(self._load_draft_runtime(Path(draft_model_path), config))
@@ -141,7 +141,7 @@ class Engine:
                 "threads": self.runtime.threads,
                 "prefill_chunk": self.prefill_chunk,
                 "speculation": {"enabled": self.speculation.enabled, "max_draft": self.speculation.max_draft,
-                                "row_cost": round(self.cost.row_cost, 4),
+                                "cost_exponent": round(self.cost.exponent, 3),
                                 "draft_model": self.draft_model.runtime.model_path.name if self.draft_model else None},
                 **self._totals,
             }

@@ -7,7 +7,12 @@ plus one token the model chose: every pass yields between 1 and k+1 tokens, and 
 output is token for token what plain decoding gives (with sampling, drafts are accepted with the model's own
 probability, which keeps the output distribution exact).
 
-Lossless means bit-identical here, which constrains pass widths; see `SpeculationConfig`.
+Exactness on CPU: llama.cpp computes a one-row pass with per-row dot products and a wider one with tiled
+matrix kernels (llamafile's sgemm, "only for prompt processing", i.e. n >= 2), which round differently: the
+logits of the same position differ by up to ~0.6 between the two (measured on Qwen2.5-Coder-0.5B Q4_K_M).
+Verification itself is exact -- a drafted token is kept only if it is the argmax of its own row -- so the
+greedy output equals plain decoding's except where the model's top two candidates are that close (a
+near-tie that the kernels, not the drafts, decide). tests/engine/test_speculative.py checks the equality.
 
 Drafts come from, in order of preference:
 - `SourceFollower`: the text the reply is expected to copy (an OpenAI-style `prediction`, otherwise the prompt
@@ -25,6 +30,7 @@ wider batch, and drafts nothing when drafting does not pay.
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -38,20 +44,23 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SpeculationConfig:
     enabled: bool = True
-    # Exactness. llama.cpp's CPU kernels are not batch-invariant: a one-row pass takes other code paths
-    # (e.g. split-KV flash attention once the context passes 512 cells) than a 2-7 row pass, which again
-    # differs from 8+ rows (tinyBLAS tiles), by up to ~0.5 in the logits -- enough to flip near-ties. Every
-    # generation pass therefore has between `min_rows` and `max_draft + 1` rows, the range in which a row's
-    # logits do not depend on the pass width (tests/engine/test_speculative.py checks it), so the greedy
-    # output with drafting is token for token the output without (which also pads its passes to 2 rows).
-    max_draft: int = 6  # tokens verified at most in one pass (the batch is max_draft + 1 rows)
-    min_rows: int = 2
+    # Tokens verified at most in one pass (the batch is max_draft + 1 rows). On CPU a pass of w rows costs
+    # about w**0.78 one-row passes (see CostModel), so only long drafts pay well: llama.cpp's ngram-mod drafts
+    # 48-64. The draft length is chosen per pass from the acceptance rate; this is only the ceiling.
+    max_draft: int = 64
+    min_draft: int = 0  # draft at least this many tokens whenever a source can (0: only when it pays)
     ngram: int = 3  # output tokens that must match the source before a lookup drafts from it
-    # Cost of one more row in a verification batch, relative to a one-token decode step. Measured online;
-    # this is only the starting point (2-core x86, Qwen2.5-Coder-0.5B: ~0.1-0.15).
-    row_cost: float = 0.15
-    prior_acceptance: float = 0.6
+    # Starting guess of the per-token acceptance of each draft source, before any evidence. A source being
+    # copied is usually right; an n-gram repeat less so.
+    priors: tuple[tuple[str, float], ...] = (("prediction", 0.9), ("source", 0.9), ("ngram", 0.8), ("model", 0.8))
+    prior_acceptance: float = 0.8  # any other source
+    # Cost of a verification pass of w rows relative to a one-row pass: w ** exponent, measured online;
+    # this is the starting point (2-core x86, Qwen2.5-Coder-0.5B: 2 rows 1.7x, 16 rows 8.7x, 64 rows 25x).
+    cost_exponent: float = 0.78
     drafters: tuple[str, ...] = ("prediction", "source", "ngram", "model")  # which sources may draft, in this order
+
+    def prior(self, name: str) -> float:
+        return dict(self.priors).get(name, self.prior_acceptance)
 
 
 class Drafter(Protocol):
@@ -265,26 +274,6 @@ class ModelDrafter:
         return out
 
 
-class NextTokenGuess:
-    """The token that last followed the current one in prompt + output: a free one-token guess for the
-    padding row every pass carries anyway (right often enough in code to be worth verifying)."""
-
-    name = "guess"
-    cost_per_token = 0.0
-
-    def __init__(self):
-        self.after: dict[int, int] = {}
-        self.seen = 0
-
-    def draft(self, context: list[int], k: int) -> list[int]:
-        after = self.after
-        for i in range(max(1, self.seen), len(context)):
-            after[context[i - 1]] = context[i]
-        self.seen = len(context)
-        guess = after.get(context[-1]) if context else None
-        return [guess] if guess is not None else [0]
-
-
 @dataclass
 class DrafterStats:
     drafted: int = 0
@@ -317,54 +306,62 @@ def expected_accepted(alpha: float, k: int) -> float:
     return alpha * (1.0 - alpha**k) / (1.0 - alpha)
 
 
-def best_draft_length(alpha: float, row_cost: float, k_max: int) -> int:
-    """k maximising tokens per unit of compute: (1 + E[accepted]) / (1 + row_cost * k); 0 = do not draft.
+def best_draft_length(alpha: float, exponent: float, k_max: int, draft_cost: float = 0.0) -> int:
+    """k maximising expected tokens per unit of time, (1 + E[accepted]) / ((k + 1) ** exponent + draft_cost * k);
+    0 = do not draft.
 
-    row_cost: what one drafted token costs, relative to a one-row step (verifying it, plus producing it).
+    A pass of k + 1 rows costs (k + 1) ** exponent one-row passes (CostModel); producing a drafted token
+    costs draft_cost one-row passes (0 for lookups, a model's own decode step for a draft model).
     """
     best_k, best = 0, 1.0
     a_k = 1.0
     for k in range(1, k_max + 1):
         a_k *= alpha
-        gain = (1.0 + (alpha * (1.0 - a_k) / (1.0 - alpha) if alpha < 1.0 else k)) / (1.0 + row_cost * k)
+        accepted = alpha * (1.0 - a_k) / (1.0 - alpha) if alpha < 1.0 else float(k)
+        gain = (1.0 + accepted) / ((k + 1) ** exponent + draft_cost * k)
         if gain > best * 1.0001:
             best_k, best = k, gain
     return best_k
 
 
 class CostModel:
-    """Running estimate of what one more row in a verification batch costs, relative to a one-row step.
+    """Running estimate of what a verification pass of w rows costs: T(w) = T(1) * w ** exponent.
 
-    Pass times are fitted online as T(rows) = a + b * rows (least squares with exponential forgetting, so it
-    follows a machine whose load changes); row_cost = b / (a + b). Passes of different widths occur
-    naturally (short drafts after a re-alignment, long ones while following a source, single rows when not
-    drafting), which is what makes both coefficients observable.
+    Pass times are fitted online in log space, log T = log T(1) + exponent * log w (least squares with
+    exponential forgetting, so it follows a machine whose load changes). A power law fits llama.cpp on CPU
+    well: a one-row pass uses per-row dot products, wider ones tiled matrix kernels that reuse each
+    dequantised weight block across rows, so the cost per row falls as passes widen. Passes of different
+    widths occur naturally (short probes after a re-alignment, long drafts while following a source, single
+    rows when not drafting), which is what makes both coefficients observable.
     """
 
     DECAY = 0.98
 
-    def __init__(self, row_cost: float):
-        self.prior = row_cost
-        self.row_cost = row_cost
-        self.single_step: float | None = None  # a + b: seconds of a one-row pass
-        self._s = [0.0] * 5  # weighted sums: n, x, xx, y, xy
+    def __init__(self, exponent: float):
+        self.prior = exponent
+        self.exponent = exponent
+        self.single_step: float | None = None  # seconds of a one-row pass
+        self._s = [0.0] * 5  # weighted sums: n, x, xx, y, xy with x = log w, y = log seconds
 
     def observe(self, rows: int, seconds: float) -> None:
+        if seconds <= 0:
+            return
         d = self.DECAY
-        n, x, xx, y, xy = self._s
-        self._s = [n * d + 1, x * d + rows, xx * d + rows * rows, y * d + seconds, xy * d + rows * seconds]
-        n, x, xx, y, xy = self._s
+        x, y = math.log(rows), math.log(seconds)
+        n, sx, sxx, sy, sxy = self._s
+        self._s = [n * d + 1, sx * d + x, sxx * d + x * x, sy * d + y, sxy * d + x * y]
+        n, sx, sxx, sy, sxy = self._s
         if rows == 1:
             self.single_step = seconds if self.single_step is None else 0.9 * self.single_step + 0.1 * seconds
-        var = xx * n - x * x
-        if n < 4 or var <= 1e-9 * n * n or var < 4.0 * n * n:  # widths too alike to separate a from b
+        var = sxx * n - sx * sx
+        if n < 4 or var < 0.25 * n * n:  # widths too alike to separate the two coefficients
             return
-        b = (xy * n - x * y) / var
-        a = (y - b * x) / n
-        if a <= 0 or b <= 0:
-            return
-        self.single_step = a + b
-        self.row_cost = min(1.0, max(0.02, b / (a + b)))
+        slope = (sxy * n - sx * sy) / var
+        self.exponent = min(1.0, max(0.3, slope))
+        self.single_step = math.exp((sy - slope * sx) / n)
+
+    def pass_seconds(self, rows: int) -> float | None:
+        return None if self.single_step is None else self.single_step * rows**self.exponent
 
 
 class Speculator:
@@ -377,10 +374,7 @@ class Speculator:
         self.drafters = drafters
         self.config = config
         self.cost = cost
-        # every pass has at least min_rows rows (see SpeculationConfig): when no drafter offers anything,
-        # the padding rows carry a free guess instead of nothing
-        self.fallback = NextTokenGuess()
-        self.per: dict[str, DrafterStats] = {d.name: DrafterStats() for d in [*drafters, self.fallback]}
+        self.per: dict[str, DrafterStats] = {d.name: DrafterStats() for d in drafters}
         self.stats = SpeculationStats()
         self.last: Drafter | None = None
 
@@ -391,11 +385,10 @@ class Speculator:
         if k_max <= 0:
             return []
         for drafter in self.drafters:
-            if drafter is self.fallback:
-                continue
             st = self.per[drafter.name]
-            cost = self.cost.row_cost + drafter.cost_per_token
-            k = best_draft_length(st.acceptance(self.config.prior_acceptance), cost, k_max)
+            alpha = st.acceptance(self.config.prior(drafter.name))
+            k = best_draft_length(alpha, self.cost.exponent, k_max, drafter.cost_per_token)
+            k = max(k, min(self.config.min_draft, k_max))
             if k == 0:
                 st.hits *= self.RECOVER
                 st.tests *= self.RECOVER
@@ -404,10 +397,6 @@ class Speculator:
             if draft:
                 self.last = drafter
                 return draft
-        pad = min(self.config.min_rows - 1, k_max)
-        if pad > 0:
-            self.last = self.fallback
-            return self.fallback.draft(context, pad)[:pad]
         return []
 
     def record(self, n_drafted: int, n_accepted: int) -> None:
