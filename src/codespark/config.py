@@ -28,7 +28,7 @@ class ServerConfig:
     ctx_size: int = int(os.environ.get("CODESPARK_CTX_SIZE", 32768))
     threads: int = int(os.environ.get("CODESPARK_THREADS", 0))
     slots: int = int(os.environ.get("CODESPARK_SLOTS", 4))
-    prefill_chunk: int = int(os.environ.get("CODESPARK_PREFILL_CHUNK", 128))
+    prefill_chunk: int = int(os.environ.get("CODESPARK_PREFILL_CHUNK", 512))
     api_keys: list[str] = field(default_factory=lambda: _env_list("CODESPARK_API_KEYS"))
     store_path: Path = field(default_factory=lambda: Path(os.environ.get("CODESPARK_STORE") or state_dir() / "responses.sqlite3"))
     ws_max_age_s: float = float(os.environ.get("CODESPARK_WS_MAX_AGE_S", 3600))

@@ -112,7 +112,9 @@ def test_enter_while_busy_redirects_the_same_turn(tmp_path):
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.transcript.current is not None and len(app.transcript.current.text) > 20,
                              what="generation")
-            await type_text(pilot, "no, be brief")
+            # the redirect is put in the prompt at once: the pilot waits for the app to go idle after every
+            # key, which a reply streaming at 50 deltas/s delays, and the reply must still be running
+            app.prompt_input.value = "no, be brief"
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.finished, what="turn end")
             fin = app.finished[-1]

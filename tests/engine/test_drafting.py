@@ -52,7 +52,8 @@ def test_source_follower_over_the_context_itself():
     prompt = [5, 6, 7, 8, 9, 10, 11, 12, 99]  # the file is in the prompt
     f = SourceFollower(3)
     assert f.draft(prompt + [5], 4) == []  # not enough output to align yet
-    assert f.draft(prompt + [5, 6, 7], 4) == [8, 9, 10, 11][: 2 + 3]
+    assert f.draft(prompt + [5, 6, 7], 4) == [8, 9, 10, 11]
+    assert f.run_length == 3
     assert f.draft(prompt + [5, 6, 7, 8, 9], 3) == [10, 11, 12]
 
 
@@ -151,3 +152,52 @@ def test_speculative_sampling_preserves_the_distribution():
         accepted, nxt = s.verify(logits, [2])  # always draft token 2
         counts[2 if accepted else nxt] += 1
     assert counts / n == pytest.approx([0.5, 0.3, 0.2], abs=0.015)
+
+
+def test_source_follower_repeats_an_edit_it_has_seen():
+    # a rename: every [20, 21] (after token 5) becomes [30, 31, 32]; the rest of the file is copied
+    source = [1, 2, 3, 4, 5, 20, 21, 6, 7, 8, 9, 10, 11, 5, 20, 21, 12, 13, 14, 15, 16, 5, 20, 21, 17]
+    f = SourceFollower(3, source, output_start=0)
+    out = [1, 2, 3, 4, 5]
+    assert f.draft(out, 3) == [20, 21, 6]
+    out += [30, 31, 32, 6, 7, 8]  # the model renamed; re-aligned on [6, 7, 8]
+    assert f.draft(out, 5) == [9, 10, 11, 5, 30]  # already renamed
+    assert f.run_length == 3  # re-aligned on three tokens
+    out += [9, 10, 11, 5, 30]
+    assert f.draft(out, 8) == [31, 32, 12, 13, 14, 15, 16, 5]
+    out += [31, 32, 12, 13, 14, 15, 16, 5]
+    assert f.draft(out, 3) == [30, 31, 32]
+
+
+def test_source_follower_forgets_an_edit_the_model_does_not_repeat():
+    source = [1, 2, 3, 4, 5, 20, 21, 6, 7, 8, 9, 10, 11, 5, 20, 21, 12, 13, 14, 15]
+    f = SourceFollower(3, source, output_start=0)
+    out = [1, 2, 3, 4, 5, 30, 31, 6, 7, 8]
+    f.draft(out, 3)
+    out += [9, 10, 11, 5]
+    assert f.draft(out, 3) == [30, 31, 12]
+    out += [20, 21, 12]  # this occurrence is kept as it was
+    f.draft(out, 3)
+    assert f.edits.get(5, {}) == {}
+
+
+def test_a_follower_drafts_long_once_aligned_and_waits_longer_after_failures():
+    source = list(range(1000, 1400))
+    spec = Speculator([SourceFollower(3, source, output_start=0)], SpeculationConfig(min_run=8, max_draft=64),
+                      CostModel(0.78))
+    out, lengths = [], []
+    while len(out) < 150:
+        draft = spec.propose(out + [source[len(out)]], 64)
+        lengths.append(len(draft))
+        spec.record(len(draft), len(draft))
+        out += source[len(out) : len(out) + 1 + len(draft)]
+    # one-row passes until 8 tokens matched in a row, then the longest drafts
+    assert lengths[:7] == [0] * 7 and lengths[7:9] == [64, 64]
+    # drafts that fail early double the gate (up to 4x); a good one resets it
+    spec.record(64, 3)
+    assert spec.gates["source"] == 16
+    spec.record(64, 0)
+    spec.record(64, 1)
+    assert spec.gates["source"] == 32
+    spec.record(64, 60)
+    assert spec.gates["source"] == 8

@@ -19,11 +19,29 @@ PROMPTS = {
     # a whole-file rewrite with a small change: drafts follow the file in the prompt
     "whole_file_rename": (rewrite_messages("Rename the method `cheapest` to `lowest_price`."), None),
     "whole_file_docstring": (rewrite_messages("Add a one-line docstring to `Item.total`."), 200),
-    # free-form code: drafting comes from n-gram lookup only, and rarely pays
+}
+# Free-form code and repetitive output: drafts come from n-gram lookup. On a 2-core CPU short drafts rarely
+# pay (a two-row pass costs ~1.8 one-row passes), so the engine would mostly not draft at all; these runs
+# force a draft at every step (min_draft) to put verification, with its many rejections, to the test.
+FORCED = {
     "new_function": ([SYSTEM, {"role": "user", "content": "Write a Python function that parses an ISO 8601 date string without using datetime."}], 120),
-    # repetitive output: n-gram lookup over the output itself
     "repetition": ([SYSTEM, {"role": "user", "content": "Write a Python dict literal mapping the numbers 1 to 25 to their English names, one entry per line."}], 160),
 }
+
+
+@pytest.fixture(scope="module")
+def forced_engine():
+    eng = load_default_engine(n_seq_max=2, n_ctx=4096, speculation=SpeculationConfig(drafters=("ngram",), min_draft=3))
+    yield eng
+    eng.close()
+
+
+def assert_lossless(plain_text, plain, spec_text, spec):
+    assert spec_text == plain_text
+    assert spec.reason == plain.reason
+    assert spec.usage.output_tokens == plain.usage.output_tokens
+    assert plain.usage.accepted_prediction_tokens == plain.usage.rejected_prediction_tokens == 0
+    assert spec.usage.accepted_prediction_tokens + spec.usage.rejected_prediction_tokens > 0
 
 
 @pytest.mark.parametrize("name", list(PROMPTS))
@@ -31,16 +49,20 @@ def test_greedy_output_is_identical_with_and_without_drafting(engine, name):
     messages, limit = PROMPTS[name]
     plain_text, plain = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
     spec_text, spec = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=True))
-    assert spec_text == plain_text
-    assert spec.reason == plain.reason
-    assert spec.usage.output_tokens == plain.usage.output_tokens
-    assert plain.usage.accepted_prediction_tokens == plain.usage.rejected_prediction_tokens == 0
-    assert spec.usage.accepted_prediction_tokens + spec.usage.rejected_prediction_tokens > 0
-    if name.startswith("whole_file"):
-        # the rewrite copies the file: most tokens come from verified drafts, in far fewer forward passes
-        assert spec.usage.accepted_prediction_tokens > 0.6 * spec.usage.output_tokens
-        assert spec.timings.decode_steps < 0.4 * plain.timings.decode_steps
-        assert spec.timings.draft_sources["source"]["accepted"] > 0
+    assert_lossless(plain_text, plain, spec_text, spec)
+    # the rewrite copies the file: most tokens come from verified drafts, in far fewer forward passes
+    assert spec.usage.accepted_prediction_tokens > 0.6 * spec.usage.output_tokens
+    assert spec.timings.decode_steps < 0.4 * plain.timings.decode_steps
+    assert spec.timings.draft_sources["source"]["accepted"] > 0
+
+
+@pytest.mark.parametrize("name", list(FORCED))
+def test_forced_drafts_with_many_rejections_stay_lossless(forced_engine, name):
+    messages, limit = FORCED[name]
+    plain_text, plain = run_cold(forced_engine, GenerationRequest(messages=messages, max_output_tokens=limit, speculative=False))
+    spec_text, spec = run_cold(forced_engine, GenerationRequest(messages=messages, max_output_tokens=limit))
+    assert_lossless(plain_text, plain, spec_text, spec)
+    assert spec.usage.rejected_prediction_tokens > 0  # verification did reject drafts
 
 
 def test_prediction_drafts_first_and_stays_lossless(engine):

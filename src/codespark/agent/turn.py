@@ -56,7 +56,7 @@ class Turn:
         self.number = number
         self.texts = [text]  # the user's words this turn (the first, then any redirects)
         self.attached: list[str] = []  # files attached this turn, newest first
-        self.edits = self.failed_edits = self.tool_calls = 0
+        self.edits = self.failed_edits = self.tool_calls = self.commands = 0
         self.edited_paths: list[str] = []
         self.usage = {"input_tokens": 0, "cached_tokens": 0, "output_tokens": 0}
 
@@ -202,7 +202,8 @@ class Turn:
                     error = f"the model's edit could not be applied: {edit_error}"
                     conv.pending += outputs
                     break
-                if (not outcome.calls and text_edit is None and self.edits == 0 and nudges_left > 0
+                # a turn that ran a command (which may itself have changed files) answered on purpose: no nudge
+                if (not outcome.calls and text_edit is None and self.edits == 0 and self.commands == 0 and nudges_left > 0
                         and outcome.status == "completed" and asks_for_an_edit(self.instruction)):
                     nudges_left -= 1
                     s.emit(ContextNote("The model replied without changing any file; asking it for the edit."))
@@ -251,6 +252,7 @@ class Turn:
                 outputs.append(call_output(call["call_id"], "(not run: the user interrupted)"))
                 continue
             self.tool_calls += 1
+            self.commands += call.get("name") == "shell"
             result = await self.run_tool(call)
             outputs.append(call_output(call["call_id"], result.output))
             if call.get("name") != "apply_patch":

@@ -79,6 +79,7 @@ class Options:
     ctx: int = 8192
     rounds: int | None = None
     peers: list[str] | None = None  # keys from peers.ALL_PEERS; None: all (quick: codespark only)
+    tasks: list[str] | None = None  # task names; None: all
     llama_server: Path | None = None
     build_dir: Path = P.DEFAULT_BUILD_DIR
     build: bool = True
@@ -129,6 +130,11 @@ def run(opts: Options) -> dict[str, Any]:
     resolved = resolve_model(opts.model or DEFAULT_MODEL_ID)
     threads = opts.threads or (os.cpu_count() or 1)
     tasks = QUICK_TASKS if opts.quick else TASKS
+    if opts.tasks:
+        unknown = set(opts.tasks) - {t.name for t in tasks}
+        if unknown:
+            raise SystemExit(f"unknown task(s): {', '.join(sorted(unknown))}; choose from {', '.join(t.name for t in tasks)}")
+        tasks = [t for t in tasks if t.name in opts.tasks]
     rounds = opts.rounds or (1 if opts.quick else 2)
     wanted = opts.peers if opts.peers is not None else (["codespark", "codespark-plain"] if opts.quick else [p.key for p in P.ALL_PEERS])
     specs = [p for p in P.ALL_PEERS if p.key in wanted]
@@ -330,6 +336,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ctx", type=int, default=8192, help="context size for every server (default 8192)")
     p.add_argument("--rounds", type=int, default=None, help="rounds over all tasks (default 2; quick: 1)")
     p.add_argument("--peers", default=None, help="comma-separated configs to run: " + ", ".join(s.key for s in P.ALL_PEERS))
+    p.add_argument("--tasks", default=None, help="comma-separated task names (default: all): " + ", ".join(t.name for t in TASKS))
     p.add_argument("--llama-server", type=Path, default=None, help="a llama-server binary (default: build it into vendor-build/)")
     p.add_argument("--no-build", action="store_true", help="never build llama-server; skip it when missing")
     p.add_argument("--note", default="", help="free text stored with the machine info (e.g. what else was running)")
@@ -338,6 +345,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> Options:
     return Options(quick=args.quick, out=args.out, model=args.model, threads=args.threads, ctx=args.ctx, rounds=args.rounds,
                    peers=[p.strip() for p in args.peers.split(",") if p.strip()] if args.peers else None,
+                   tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
                    llama_server=args.llama_server, build=not args.no_build, note=args.note)
 
 

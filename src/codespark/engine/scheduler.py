@@ -35,7 +35,7 @@ log = logging.getLogger("codespark.engine")
 
 
 class Engine:
-    def __init__(self, model_id: str, model_path: Path, config: RuntimeConfig = RuntimeConfig(), prefill_chunk: int = 256,
+    def __init__(self, model_id: str, model_path: Path, config: RuntimeConfig = RuntimeConfig(), prefill_chunk: int = 512,
                  speculation: SpeculationConfig = SpeculationConfig(), draft_model_path: Path | None = None):
         self.model_id = model_id
         self.model_path = Path(model_path)

@@ -46,9 +46,12 @@ class SpeculationConfig:
     enabled: bool = True
     # Tokens verified at most in one pass (the batch is max_draft + 1 rows). On CPU a pass of w rows costs
     # about w**0.78 one-row passes (see CostModel), so only long drafts pay well: llama.cpp's ngram-mod drafts
-    # 48-64. The draft length is chosen per pass from the acceptance rate; this is only the ceiling.
-    max_draft: int = 64
+    # 48-64. The draft length is chosen per pass (see Speculator.propose); this is only the ceiling.
+    max_draft: int = 64  # (128 was measured too: longer stretches, but more rows wasted where they fail)
     min_draft: int = 0  # draft at least this many tokens whenever a source can (0: only when it pays)
+    # A source follower drafts once the output has matched its source this many tokens in a row (llama.cpp's
+    # ngram-mod waits for a 24-token match); the gate doubles while its drafts keep failing.
+    min_run: int = 16
     ngram: int = 3  # output tokens that must match the source before a lookup drafts from it
     # Starting guess of the per-token acceptance of each draft source, before any evidence. A source being
     # copied is usually right; an n-gram repeat less so.
@@ -114,10 +117,16 @@ class SourceFollower:
     """Follows a source text the output is expected to copy, re-aligning after each divergence.
 
     `source` None means the context itself (prompt + output so far): the file being edited is in the prompt.
+
+    Edits repeat: a rename changes every occurrence the same way. When the follower re-aligns after a
+    divergence it knows which source tokens the output replaced and with what, and it drafts that
+    replacement wherever the same source tokens come again (keyed with the token before the edit, so a
+    common token is not rewritten everywhere). A replacement the model then rejects is forgotten.
     """
 
     name = "source"
     cost_per_token = 0.0
+    MAX_EDIT = 48  # longest replaced span / replacement remembered, in tokens
 
     def __init__(self, n: int, source: list[int] | None = None, *, output_start: int = 0):
         self.n = n
@@ -126,30 +135,94 @@ class SourceFollower:
         if source is not None:
             self.index.extend(source)
         self.ptr: int | None = 0 if self.own else None  # source position of the next expected token
+        self.pending: tuple[int, ...] = ()  # rest of a replacement being drafted (ptr is already past its key)
         self.anchor = 0  # where alignment was last lost: re-alignment prefers what follows it
         self.synced = output_start  # context tokens already compared with the source
+        self.lost: tuple[int, int] | None = None  # (source position, context index) of the last divergence
+        self.edits: dict[int, dict[tuple[int, ...], tuple[int, ...]]] = {}  # first key token -> key -> replacement
+        self.applied: tuple[int, ...] | None = None  # the key of the replacement being followed, if any
+        self.run = 0  # output tokens matched in a row since the last (re-)alignment
 
-    def draft(self, context: list[int], k: int) -> list[int]:
+    def prepare(self, context: list[int]) -> None:
+        """Compare the tokens the context gained with the source, and re-align after a divergence."""
         if not self.own:
             self.index.sync(context)
-        src = self.index.tokens
-        ptr = self.ptr
+        ptr, pending = self.ptr, self.pending
         for i in range(self.synced, len(context)):
             if ptr is None:
                 break
-            if ptr < len(src) and src[ptr] == context[i]:
-                ptr += 1
+            step = self._next(ptr, pending)
+            if step is not None and step[0] == context[i]:
+                _, ptr, pending, key = step
+                self.run += 1
+                if key is not None:
+                    self.applied = key
+                if not pending:
+                    self.applied = None
             else:
-                self.anchor, ptr = ptr, None
+                if self.applied is not None:  # the remembered edit does not hold here: forget it
+                    self.edits.get(self.applied[0], {}).pop(self.applied, None)
+                    self.applied = None
+                # mid-replacement the source position is past the key: too vague to learn an edit from
+                self.lost = None if pending else (ptr, i)
+                self.anchor, ptr, pending = ptr, None, ()
         self.synced = len(context)
         if ptr is None:
-            ptr, quality = self._realign(context)
+            ptr, self.run = self._realign(context)
             if ptr is not None:
-                k = min(k, 2 + quality)  # an unconfirmed guess: verify a short draft first
-        self.ptr = ptr
+                self._learn(context, ptr, self.run)
+        self.ptr, self.pending = ptr, pending
+
+    @property
+    def run_length(self) -> int | None:
+        """Output tokens matched in a row since the follower (re-)aligned; None while it is lost."""
+        return None if self.ptr is None else self.run
+
+    def draft(self, context: list[int], k: int) -> list[int]:
+        if self.synced != len(context):
+            self.prepare(context)
+        ptr, pending = self.ptr, self.pending
         if ptr is None:
             return []
-        return src[ptr : min(ptr + k, len(src))]
+        out: list[int] = []
+        while len(out) < k:
+            step = self._next(ptr, pending)
+            if step is None:
+                break
+            out.append(step[0])
+            ptr, pending = step[1], step[2]
+        return out
+
+    def _next(self, ptr: int, pending: tuple[int, ...]):
+        """The next expected token and the state after it: (token, ptr, pending, key of a replacement it
+        starts or None); None at the end of the source."""
+        if pending:
+            return pending[0], ptr, pending[1:], None
+        src = self.index.tokens
+        while ptr < len(src):
+            for key, repl in self.edits.get(src[ptr], {}).items():
+                if tuple(src[ptr : ptr + len(key)]) == key:
+                    if repl:
+                        return repl[0], ptr + len(key), repl[1:], key
+                    ptr += len(key)  # a deletion
+                    break
+            else:
+                return src[ptr], ptr + 1, (), None
+        return None
+
+    def _learn(self, context: list[int], q: int, matched: int) -> None:
+        """Remember the edit between the last divergence and re-alignment at source position q."""
+        if self.lost is None:
+            return
+        (lost_src, lost_ctx), self.lost = self.lost, None
+        src = self.index.tokens
+        tail = min(matched, len(context) - lost_ctx)  # the re-aligned tokens are not part of the edit
+        src_end, ctx_end = q - tail, len(context) - tail
+        if lost_src < 1 or lost_ctx < 1 or src_end < lost_src or src[lost_src - 1] != context[lost_ctx - 1]:
+            return
+        key, repl = tuple(src[lost_src - 1 : src_end]), tuple(context[lost_ctx - 1 : ctx_end])
+        if key != repl and len(key) <= self.MAX_EDIT and len(repl) <= self.MAX_EDIT:
+            self.edits.setdefault(key[0], {})[key] = repl
 
     def _realign(self, context: list[int]) -> tuple[int | None, int]:
         if len(context) < self.n:
@@ -165,13 +238,13 @@ class SourceFollower:
             i += 1
         if i < len(where):
             q = where[i]
-            return q, match_length(src, q, context, len(context))
+            return q, match_length(src, q, context, len(context), limit=64)
         # otherwise the occurrence before it that matches the most output, latest first
         best, best_len = None, -1
         for q in reversed(where[max(0, i - 64) : i]):
             if q >= end:
                 continue
-            m = match_length(src, q, context, len(context))
+            m = match_length(src, q, context, len(context), limit=64)
             if m > best_len:
                 best, best_len = q, m
         return best, max(best_len, 0)
@@ -375,6 +448,7 @@ class Speculator:
         self.config = config
         self.cost = cost
         self.per: dict[str, DrafterStats] = {d.name: DrafterStats() for d in drafters}
+        self.gates: dict[str, int] = {}  # per source follower: tokens matched in a row before it drafts
         self.stats = SpeculationStats()
         self.last: Drafter | None = None
 
@@ -387,6 +461,22 @@ class Speculator:
         for drafter in self.drafters:
             st = self.per[drafter.name]
             alpha = st.acceptance(self.config.prior(drafter.name))
+            prepare = getattr(drafter, "prepare", None)
+            if prepare is not None:
+                # A source follower: copies come in long stretches, so once the output has matched the
+                # source for `gate` tokens in a row a draft is right to its end far more often than an
+                # i.i.d. acceptance rate suggests; draft the longest allowed then, and nothing before
+                # (one-row passes cost far less per row than short verification passes).
+                prepare(context)
+                run = drafter.run_length
+                gate = self.gates.setdefault(drafter.name, self._initial_gate(drafter.name))
+                if run is None or (run < gate and not self.config.min_draft):
+                    continue
+                draft = drafter.draft(context, k_max)
+                if draft:
+                    self.last = drafter
+                    return draft
+                continue
             k = best_draft_length(alpha, self.cost.exponent, k_max, drafter.cost_per_token)
             k = max(k, min(self.config.min_draft, k_max))
             if k == 0:
@@ -399,11 +489,20 @@ class Speculator:
                 return draft
         return []
 
+    def _initial_gate(self, name: str) -> int:
+        # a `prediction` is the client saying what the output will be: follow it from the first token
+        return 0 if name == "prediction" else self.config.min_run
+
     def record(self, n_drafted: int, n_accepted: int) -> None:
         drafter = self.last
         if drafter is None or n_drafted == 0:
             return
         st = self.per[drafter.name]
+        if drafter.name in self.gates:  # a follower whose long drafts keep failing waits for longer matches
+            low = n_accepted < 0.25 * n_drafted
+            gate = self.gates[drafter.name]
+            self.gates[drafter.name] = (min(4 * self.config.min_run, max(self.config.min_run, 2 * gate)) if low
+                                        else self._initial_gate(drafter.name))
         st.drafted += n_drafted
         st.accepted += n_accepted
         st.passes += 1
