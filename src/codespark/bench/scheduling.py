@@ -230,6 +230,7 @@ class Bench:
                     seq = len(self.engine.pool.slots) - 1
                     assert not self.engine.pool.slots[seq].busy
                     self.engine.pool.evict(self.engine.pool.slots[seq], runtime)
+                    runtime.clear_abort()  # a cancel measured before may have left the flag set
                     t0 = time.perf_counter()
                     for i in range(0, len(tokens), size):
                         runtime.decode(seq, tokens[i : i + size], i, [])

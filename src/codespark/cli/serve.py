@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=cfg.threads, help="CPU threads (default: all cores)")
     p.add_argument("--slots", type=int, default=cfg.slots, help="conversations kept warm in the KV cache at once (default 4)")
     p.add_argument("--api-key", action="append", dest="api_keys", default=None, help="accepted bearer key (repeatable; or CODESPARK_API_KEYS)")
+    p.add_argument("--draft-model", default=cfg.draft_model, metavar="ID|PATH",
+                   help="a smaller model with the same vocabulary that drafts tokens for speculative decoding "
+                        "(e.g. qwen2.5-coder-0.5b for the 1.5B); used only where it pays")
     p.add_argument("--store", default=str(cfg.store_path), help="SQLite file for stored responses")
     p.add_argument("--log-level", default=cfg.log_level, help="debug, info, warning (default), error")
 
@@ -29,6 +32,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     cfg.host, cfg.port, cfg.ctx_size, cfg.threads, cfg.slots = args.host, args.port, args.ctx_size, args.threads, args.slots
     cfg.api_keys = args.api_keys or cfg.api_keys
     cfg.store_path = args.store
+    cfg.draft_model = args.draft_model
     cfg.log_level = args.log_level
     return cfg
 

@@ -26,6 +26,12 @@ def build_engines(cfg: ServerConfig) -> dict[str, Engine]:
     if not 512 <= cfg.ctx_size <= MAX_CTX:
         raise ConfigError(f"--ctx-size must be between 512 and {MAX_CTX} tokens (got {cfg.ctx_size}).")
     engines: dict[str, Engine] = {}
+    draft_path = None
+    if cfg.draft_model:
+        try:
+            draft_path = resolve_model(cfg.draft_model).path
+        except ModelInstallError as exc:
+            raise ConfigError(f"--draft-model: {exc}") from None
     for name in cfg.models or [DEFAULT_MODEL_ID]:
         try:
             resolved = resolve_model(name)
@@ -34,7 +40,9 @@ def build_engines(cfg: ServerConfig) -> dict[str, Engine]:
         native = resolved.spec.native_context if resolved.spec else 32768
         runtime = RuntimeConfig(n_ctx=cfg.ctx_size, n_threads=cfg.threads, n_seq_max=max(1, cfg.slots), native_context=native)
         try:
-            engines[resolved.id] = Engine(resolved.id, resolved.path, runtime, prefill_chunk=cfg.prefill_chunk)
+            draft = draft_path if draft_path is not None and draft_path != resolved.path else None
+            engines[resolved.id] = Engine(resolved.id, resolved.path, runtime, prefill_chunk=cfg.prefill_chunk,
+                                          draft_model_path=draft)
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"could not load {resolved.path}: {exc}") from None
     return engines
