@@ -62,3 +62,12 @@ def test_unknown_model_path_is_a_clear_error(tmp_path):
     assert proc.returncode == 2
     assert "qwen2.5-coder-0.5b" in proc.stderr  # the message lists what can be served
     assert "Traceback" not in proc.stderr
+
+
+def test_unknown_draft_model_is_a_clear_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "codespark.cli.main", "serve", "--draft-model", str(tmp_path / "missing.gguf"), "--port", str(free_port()), "--store", str(tmp_path / "s.db")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("codespark: --draft-model:") and "Traceback" not in proc.stderr

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +49,7 @@ import httpx
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect as ws_connect
 
+from ..cli.launcher import stop
 from . import report
 from .report import Panel, fmt_number, markdown_table, ratio, summarize
 
@@ -350,13 +350,7 @@ def local_server(model: str | None, workdir: Path, timeout: float = 300) -> Iter
         _wait_healthy(base, proc, log_path, timeout)
         yield base
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc, grace=20)
 
 
 def normalize_base(url: str) -> str:

@@ -15,7 +15,6 @@ import glob
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
+
+from ..cli.launcher import stop
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_BUILD_DIR = REPO_ROOT / "vendor-build"
@@ -181,13 +182,7 @@ def run_server(name: str, cmd: list[str], port: int, health_path: str, log_dir: 
             time.sleep(0.3)
         yield Server(name, base, proc, log_path, cmd)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc, grace=15)
         log.close()
 
 

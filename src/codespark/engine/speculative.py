@@ -53,9 +53,9 @@ class SpeculationConfig:
     # ngram-mod waits for a 24-token match); the gate doubles while its drafts keep failing.
     min_run: int = 16
     ngram: int = 3  # output tokens that must match the source before a lookup drafts from it
-    # Starting guess of the per-token acceptance of each draft source, before any evidence. A source being
-    # copied is usually right; an n-gram repeat less so.
-    priors: tuple[tuple[str, float], ...] = (("prediction", 0.9), ("source", 0.9), ("ngram", 0.8), ("model", 0.8))
+    # Starting guess of the per-token acceptance of the n-gram and draft-model sources, before any evidence
+    # (the source followers are gated on their run of matches instead, see Speculator.propose).
+    priors: tuple[tuple[str, float], ...] = (("ngram", 0.8), ("model", 0.8))
     prior_acceptance: float = 0.8  # any other source
     # Cost of a verification pass of w rows relative to a one-row pass: w ** exponent, measured online;
     # this is the starting point (2-core x86, Qwen2.5-Coder-0.5B: 2 rows 1.7x, 16 rows 8.7x, 64 rows 25x).
@@ -460,7 +460,6 @@ class Speculator:
             return []
         for drafter in self.drafters:
             st = self.per[drafter.name]
-            alpha = st.acceptance(self.config.prior(drafter.name))
             prepare = getattr(drafter, "prepare", None)
             if prepare is not None:
                 # A source follower: copies come in long stretches, so once the output has matched the
@@ -477,6 +476,7 @@ class Speculator:
                     self.last = drafter
                     return draft
                 continue
+            alpha = st.acceptance(self.config.prior(drafter.name))
             k = best_draft_length(alpha, self.cost.exponent, k_max, drafter.cost_per_token)
             k = max(k, min(self.config.min_draft, k_max))
             if k == 0:
