@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import queue
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from codespark.engine import Engine, Finished, GenerationRequest, RuntimeConfig, TextDelta
+from codespark.engine.slots import common_prefix
 
 DATA = Path(__file__).parent / "data"
 
@@ -65,3 +69,58 @@ def rewrite_messages(instruction: str, path: Path = DATA / "inventory.py") -> li
         {"role": "system", "content": "You are a careful coding assistant. Reply with the complete updated file in a single ```python code block and nothing else."},
         {"role": "user", "content": f"Here is `{path.name}`:\n```python\n{source}```\n{instruction} Output the whole updated file."},
     ]
+
+
+# llama.cpp's CPU kernels are not batch-invariant: the same token's logits differ by up to ~0.6 between a
+# one-row pass, a wide verification pass, and histories evaluated in other chunk patterns (measured on the
+# default model). Greedy output can therefore only fork where the model's top two tokens are this close.
+NEAR_TIE = 1.5
+
+
+@dataclass
+class GreedyRun:
+    text: str
+    finished: Finished
+    tokens: list[int]  # output tokens that went through the model (a final EOS or length-capped one may not)
+
+
+def run_cold_tokens(engine: Engine, request: GenerationRequest) -> GreedyRun:
+    text, fin = run_cold(engine, request)
+    prompt = engine.prepare(request).tokens
+    with engine._cv:  # forget() left one warm sequence: this run's
+        slot = max(engine.pool.slots, key=lambda s: len(s.tokens))
+        tokens = list(slot.tokens)
+    assert tokens[: len(prompt)] == prompt
+    return GreedyRun(text, fin, tokens[len(prompt):])
+
+
+def reference_logits(engine: Engine, tokens: list[int]) -> np.ndarray:
+    """The model's logits after `tokens`, from a fresh sequence (prefilled in the engine's 512-token chunks)."""
+    forget(engine)
+    with engine._cv:  # the scheduler thread is idle and stays off the runtime while we hold its lock
+        rt, seq = engine.runtime, engine.pool.slots[0].seq
+        rt.drop(seq)
+        try:
+            for start in range(0, len(tokens), 512):
+                rt.decode(seq, tokens[start : start + 512], start)
+            return rt.logits(-1).copy()
+        finally:
+            rt.drop(seq)
+
+
+def assert_same_greedy_output(engine: Engine, request: GenerationRequest, plain: GreedyRun, spec: GreedyRun) -> bool:
+    """Drafting must not change greedy output. Returns True when the outputs are identical; otherwise they
+    must fork at a near-tie of the model, with both choices its top two tokens, and False is returned."""
+    if spec.text == plain.text:
+        assert spec.finished.reason == plain.finished.reason
+        assert spec.finished.usage.output_tokens == plain.finished.usage.output_tokens
+        return True
+    i = common_prefix(plain.tokens, spec.tokens)
+    logits = reference_logits(engine, engine.prepare(request).tokens + plain.tokens[:i])
+    second, first = (int(t) for t in np.argsort(logits)[-2:])
+    margin = float(logits[first] - logits[second])
+    chosen = {run.tokens[i] for run in (plain, spec) if i < len(run.tokens)}
+    assert margin < NEAR_TIE and chosen <= {first, second}, (
+        f"outputs fork at output token {i} where the model is not near a tie: top two {first}, {second} "
+        f"(margin {margin:.2f}), chosen {chosen}\nplain: {plain.text!r}\nspec:  {spec.text!r}")
+    return False

@@ -43,9 +43,8 @@ class RuntimeConfig:
     native_context: int = 32768
     flash_attn: bool = True
     # Repacked weights (llama.cpp's CPU "extra buffer types") switch matmul kernels between 1-3 and 4+ rows
-    # per pass, so a token's logits would depend on how wide the pass that computed it was; without them,
-    # every pass of 2-7 rows computes each row bit-identically, which is what makes speculative decoding
-    # exactly lossless (see speculative.py). On for raw prefill speed at the price of that guarantee.
+    # per pass, which moves logits further between one-row decoding and wide draft verifications (see
+    # speculative.py on how little exactness CPU kernels give anyway). Turn on for raw prefill speed.
     repack_weights: bool = False
 
 

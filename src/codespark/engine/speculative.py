@@ -7,12 +7,16 @@ plus one token the model chose: every pass yields between 1 and k+1 tokens, and 
 output is token for token what plain decoding gives (with sampling, drafts are accepted with the model's own
 probability, which keeps the output distribution exact).
 
-Exactness on CPU: llama.cpp computes a one-row pass with per-row dot products and a wider one with tiled
-matrix kernels (llamafile's sgemm, "only for prompt processing", i.e. n >= 2), which round differently: the
-logits of the same position differ by up to ~0.6 between the two (measured on Qwen2.5-Coder-0.5B Q4_K_M).
-Verification itself is exact -- a drafted token is kept only if it is the argmax of its own row -- so the
-greedy output equals plain decoding's except where the model's top two candidates are that close (a
-near-tie that the kernels, not the drafts, decide). tests/engine/test_speculative.py checks the equality.
+Exactness on CPU: llama.cpp's CPU kernels are not batch-invariant. The logits of the same position differ
+by up to ~0.6 between a one-row pass and a wide one, and between histories evaluated in different chunk
+patterns (measured on the default Qwen2.5-Coder-0.5B: passes of 2 and 4 rows agree bit for bit, 3 and 7,
+8/16/32, while 1, 9 and 64 each differ from all others; the same with llamafile's sgemm compiled out and
+with flash attention off, so no build option removes it). Even plain decoding's output depends on how its
+prompt was chunked, i.e. on what was cached. Verification itself is exact -- a drafted token is kept only if
+it is the argmax of its own row -- so greedy output equals plain decoding's except where the model's top two
+candidates are that close (a near-tie that the kernels, not the drafts, decide; in whole-file rewrites 0.6%
+of tokens have a top-two margin under 2). tests/engine/test_speculative.py checks the equality, and checks
+that any fork is at such a near-tie.
 
 Drafts come from, in order of preference:
 - `SourceFollower`: the text the reply is expected to copy (an OpenAI-style `prediction`, otherwise the prompt
