@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft-model", default=cfg.draft_model, metavar="ID|PATH",
                    help="a smaller model with the same vocabulary that drafts tokens for speculative decoding "
                         "(e.g. qwen2.5-coder-0.5b for the 1.5B); used only where it pays")
+    p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=cfg.flash_attn,
+                   help="llama.cpp flash attention (default off: on CPU it slows decoding and draft verification; "
+                        "or CODESPARK_FLASH_ATTN=1)")
     p.add_argument("--store", default=str(cfg.store_path), help="SQLite file for stored responses")
     p.add_argument("--log-level", default=cfg.log_level, help="debug, info, warning (default), error")
 
@@ -33,6 +36,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     cfg.api_keys = args.api_keys or cfg.api_keys
     cfg.store_path = args.store
     cfg.draft_model = args.draft_model
+    cfg.flash_attn = args.flash_attn
     cfg.log_level = args.log_level
     return cfg
 
