@@ -29,7 +29,7 @@ class ServerConfig:
     threads: int = int(os.environ.get("CODESPARK_THREADS", 0))
     slots: int = int(os.environ.get("CODESPARK_SLOTS", 4))
     prefill_chunk: int = int(os.environ.get("CODESPARK_PREFILL_CHUNK", 512))
-    flash_attn: bool = os.environ.get("CODESPARK_FLASH_ATTN", "0").lower() in ("1", "true", "yes", "on")
+    flash_attn: bool = os.environ.get("CODESPARK_FLASH_ATTN", "1").lower() not in ("0", "false", "no", "off")
     draft_model: str | None = os.environ.get("CODESPARK_DRAFT_MODEL") or None  # catalog id or GGUF path
     api_keys: list[str] = field(default_factory=lambda: _env_list("CODESPARK_API_KEYS"))
     store_path: Path = field(default_factory=lambda: Path(os.environ.get("CODESPARK_STORE") or state_dir() / "responses.sqlite3"))

@@ -23,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a smaller model with the same vocabulary that drafts tokens for speculative decoding "
                         "(e.g. qwen2.5-coder-0.5b for the 1.5B); used only where it pays")
     p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=cfg.flash_attn,
-                   help="llama.cpp flash attention (default off: on CPU it slows decoding and draft verification; "
-                        "or CODESPARK_FLASH_ATTN=1)")
+                   help="llama.cpp flash attention (default on; --no-flash-attn is faster on CPU for a server with "
+                        "one warm conversation at a time, see docs/benchmarks/profile.md; or CODESPARK_FLASH_ATTN=0)")
     p.add_argument("--store", default=str(cfg.store_path), help="SQLite file for stored responses")
     p.add_argument("--log-level", default=cfg.log_level, help="debug, info, warning (default), error")
 

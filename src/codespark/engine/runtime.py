@@ -41,10 +41,12 @@ class RuntimeConfig:
     n_threads: int = 0  # 0: all cores
     n_seq_max: int = 4  # conversations kept warm at once (each is one llama.cpp sequence)
     native_context: int = 32768
-    # Off: on a 2-core x86 CPU at a 3.5k-token context, llama.cpp's CPU flash-attention kernel makes a one-row
-    # decode 1.4x, a 8-32-row draft verification 1.7-2x and a 64-row one 1.15x slower than plain attention,
-    # while prefill is about even (0.9-1.0x). On (`--flash-attn`) suits GPU builds.
-    flash_attn: bool = False
+    # On. Alone in the KV cache, plain attention is faster on a 2-core CPU (one-row decoding 1.4x, 8-32-row draft
+    # verification up to 2x at a 3.5k context; docs/benchmarks/profile.md), but in the unified cache it also
+    # multiplies over every other warm conversation's cells, which the flash-attention kernel skips as masked:
+    # with one 2.7k-token conversation warm beside it, a rewrite's TTFT was 1.26x and its wall time 1.10x
+    # those with flash attention on, and each further warm conversation adds to that.
+    flash_attn: bool = True
     # Repacked weights (llama.cpp's CPU "extra buffer types") switch matmul kernels between 1-3 and 4+ rows
     # per pass, which moves logits further between one-row decoding and wide draft verifications (see
     # speculative.py on how little exactness CPU kernels give anyway). Turn on for raw prefill speed.
