@@ -71,3 +71,10 @@ def test_unknown_draft_model_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("codespark: --draft-model:") and "Traceback" not in proc.stderr
+
+
+def test_flash_attention_can_be_turned_off(tmp_path):
+    with running_server(tmp_path, "--no-flash-attn") as (base, _):
+        assert httpx.get(base + "/healthz").json()["models"][MODEL]["flash_attn"] is False
+        c = openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
+        assert c.responses.create(model=MODEL, input="Say ok.", max_output_tokens=4).output_text

@@ -139,6 +139,7 @@ class Engine:
                 "active": len(self._active),
                 "waiting": sum(len(q) for q in self._waiting.values()),
                 "threads": self.runtime.threads,
+                "flash_attn": self.config.flash_attn,
                 "prefill_chunk": self.prefill_chunk,
                 "speculation": {"enabled": self.speculation.enabled, "max_draft": self.speculation.max_draft,
                                 "cost_exponent": round(self.cost.exponent, 3),
