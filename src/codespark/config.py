@@ -20,6 +20,13 @@ def _env_list(name: str) -> list[str]:
     return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
 
 
+def _env_bool(name: str) -> bool | None:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return None
+    return value not in ("0", "false", "no", "off")
+
+
 @dataclass
 class ServerConfig:
     models: list[str] = field(default_factory=lambda: _env_list("CODESPARK_MODELS"))  # catalog ids or GGUF paths; first is default
@@ -29,7 +36,8 @@ class ServerConfig:
     threads: int = int(os.environ.get("CODESPARK_THREADS", 0))
     slots: int = int(os.environ.get("CODESPARK_SLOTS", 4))
     prefill_chunk: int = int(os.environ.get("CODESPARK_PREFILL_CHUNK", 512))
-    flash_attn: bool = os.environ.get("CODESPARK_FLASH_ATTN", "1").lower() not in ("0", "false", "no", "off")
+    flash_attn: bool | None = _env_bool("CODESPARK_FLASH_ATTN")  # None: the faster choice for the KV layout
+    shared_kv: bool = bool(_env_bool("CODESPARK_SHARED_KV"))  # one KV pool for all slots: less memory, slower
     draft_model: str | None = os.environ.get("CODESPARK_DRAFT_MODEL") or None  # catalog id or GGUF path
     api_keys: list[str] = field(default_factory=lambda: _env_list("CODESPARK_API_KEYS"))
     store_path: Path = field(default_factory=lambda: Path(os.environ.get("CODESPARK_STORE") or state_dir() / "responses.sqlite3"))

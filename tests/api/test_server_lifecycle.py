@@ -73,8 +73,15 @@ def test_unknown_draft_model_is_a_clear_error(tmp_path):
     assert proc.stderr.startswith("codespark: --draft-model:") and "Traceback" not in proc.stderr
 
 
-def test_flash_attention_can_be_turned_off(tmp_path):
-    with running_server(tmp_path, "--no-flash-attn") as (base, _):
-        assert httpx.get(base + "/healthz").json()["models"][MODEL]["flash_attn"] is False
+@pytest.mark.parametrize("flags, layout, flash", [
+    ((), "per-conversation", False),  # the default: each warm conversation its own KV cells, plain attention
+    (("--shared-kv",), "shared", True),  # one pool: flash attention skips the other conversations' cells
+    (("--shared-kv", "--no-flash-attn"), "shared", False),
+])
+def test_kv_layout_and_flash_attention_reach_the_runtime(tmp_path, flags, layout, flash):
+    with running_server(tmp_path, "--slots", "3", "--ctx-size", "4096", *flags) as (base, _):
+        stats = httpx.get(base + "/healthz").json()["models"][MODEL]
+        assert (stats["kv_layout"], stats["flash_attn"]) == (layout, flash)
+        assert stats["n_ctx"] == 4096 and stats["kv_cells"] == (4096 if layout == "shared" else 3 * 4096)
         c = openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
         assert c.responses.create(model=MODEL, input="Say ok.", max_output_tokens=4).output_text

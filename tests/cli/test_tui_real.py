@@ -94,7 +94,8 @@ def test_real_streaming_then_escape_interrupts(base_url, tmp_path):
 
 def test_real_redirect_continues_the_turn_with_new_input(base_url, tmp_path):
     ws = git_workspace(tmp_path)
-    app = make_app(base_url, ws, tmp_path, max_tokens=200)
+    # room for an essay far longer than typing the redirect takes, however fast decoding is
+    app = make_app(base_url, ws, tmp_path, max_tokens=2000)
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:

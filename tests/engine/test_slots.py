@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from codespark.engine import GenerationRequest
+import numpy as np
+import pytest
+
+from codespark.engine import GenerationRequest, RuntimeConfig
+from codespark.engine.runtime import LlamaRuntime
 from codespark.engine.slots import SlotPool
 from enginekit import load_default_engine, run
 
@@ -62,7 +66,9 @@ def test_two_sessions_stay_warm_and_a_third_evicts_the_oldest():
     engine = load_default_engine(n_seq_max=2, n_ctx=4096)
     try:
         stats = engine.stats()
-        assert stats["slots"] == 2 and stats["kv_cells"] == 4096 and stats["kv_bytes"] > 0
+        # the default layout: each conversation its own 4096 cells
+        assert stats["slots"] == 2 and stats["n_ctx"] == 4096 and stats["kv_layout"] == "per-conversation"
+        assert stats["kv_cells"] == 2 * 4096 and stats["kv_bytes"] > 0
 
         def turn(topic: str, history: list[dict]) -> tuple[list[dict], object]:
             messages = history + [{"role": "user", "content": f"In one short sentence, what is {topic}?"}]
@@ -85,3 +91,44 @@ def test_two_sessions_stay_warm_and_a_third_evicts_the_oldest():
         assert engine.stats()["evictions"] >= 1
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("per_conversation", [True, False], ids=["per-conversation", "shared"])
+def test_copied_prefix_holds_the_same_kv_as_its_source(per_conversation):
+    """A conversation that starts from another's prefix must compute exactly what the source would.
+
+    Across per-conversation streams the copy moves data (whole stream, then trimmed); in a shared pool it only
+    tags cells. Either way, the next token evaluated on the copy gives bit-identical logits to the same token
+    evaluated on the source cut back to the same length, and the source keeps its whole history.
+    """
+    from codespark.models import DEFAULT_MODEL_ID, resolve_model
+
+    rt = LlamaRuntime(resolve_model(DEFAULT_MODEL_ID).path,
+                      RuntimeConfig(n_ctx=1024, n_seq_max=3, kv_per_conversation=per_conversation))
+    try:
+        assert rt.kv_shared is not per_conversation and rt.n_ctx == 1024
+        assert rt.kv_cells == (3 * 1024 if per_conversation else 1024)
+        # a copy between streams moves memory: not worth it for a couple of shared template tokens
+        assert rt.copy_pays(2) is not per_conversation and rt.copy_pays(40)
+        history = rt.tokenize("def fibonacci(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n" * 4)
+        upto, probe = 40, rt.tokenize(" while")[0]
+        # (CPU kernels are not batch-invariant: compare one-row passes with one-row passes only)
+        rt.decode(0, history[:-1], 0)
+        rt.decode(0, history[-1:], len(history) - 1)
+        source_end = rt.logits(-1).copy()
+        rt.decode(2, history[:10], 0)  # an unrelated conversation in the third slot
+        rt.copy_sequence(0, 1, upto)
+
+        rt.decode(1, [probe], upto)  # performs a stream copy first, where one is pending
+        on_copy = rt.logits(-1).copy()
+        # the source is whole: evaluating its last token again gives what it gave before the copy
+        rt.drop(0, len(history) - 1)
+        rt.decode(0, history[-1:], len(history) - 1)
+        assert np.array_equal(rt.logits(-1), source_end)
+        rt.drop(0, upto)
+        rt.decode(0, [probe], upto)
+        assert np.array_equal(rt.logits(-1), on_copy)
+        # and the copy did not take the source's tail with it
+        rt.decode(1, history[upto + 1 : upto + 2], upto + 1)
+    finally:
+        rt.close()

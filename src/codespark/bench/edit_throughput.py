@@ -87,10 +87,15 @@ class Options:
     log: Any = print
 
 
-def task_messages(task: EditTask, nonce: str) -> list[dict[str, str]]:
+def task_source(task: EditTask) -> str:
     source = (FILES / task.file).read_text()
     if task.max_lines:
         source = "".join(source.splitlines(keepends=True)[: task.max_lines])
+    return source
+
+
+def task_messages(task: EditTask, nonce: str) -> list[dict[str, str]]:
+    source = task_source(task)
     name = task.file.removesuffix(".txt")
     return [
         {"role": "system", "content": f"[session {nonce}] {SYSTEM}"},

@@ -22,9 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft-model", default=cfg.draft_model, metavar="ID|PATH",
                    help="a smaller model with the same vocabulary that drafts tokens for speculative decoding "
                         "(e.g. qwen2.5-coder-0.5b for the 1.5B); used only where it pays")
+    p.add_argument("--shared-kv", action=argparse.BooleanOptionalAction, default=cfg.shared_kv,
+                   help="keep all warm conversations in one KV pool of --ctx-size cells instead of --ctx-size cells "
+                        "each: --slots times less KV memory, but slower attention (or CODESPARK_SHARED_KV=1)")
     p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=cfg.flash_attn,
-                   help="llama.cpp flash attention (default on; --no-flash-attn is faster on CPU for a server with "
-                        "one warm conversation at a time, see docs/benchmarks/profile.md; or CODESPARK_FLASH_ATTN=0)")
+                   help="llama.cpp flash attention (default: off, which is faster on CPU; on with --shared-kv, where "
+                        "it skips other conversations' cells; see docs/benchmarks/profile.md; or CODESPARK_FLASH_ATTN)")
     p.add_argument("--store", default=str(cfg.store_path), help="SQLite file for stored responses")
     p.add_argument("--log-level", default=cfg.log_level, help="debug, info, warning (default), error")
 
@@ -37,6 +40,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     cfg.store_path = args.store
     cfg.draft_model = args.draft_model
     cfg.flash_attn = args.flash_attn
+    cfg.shared_kv = args.shared_kv
     cfg.log_level = args.log_level
     return cfg
 

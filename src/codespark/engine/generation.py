@@ -71,8 +71,11 @@ class Generation:
         self.timings.queued_s = time.perf_counter() - self._created
         self.slot, reuse, source = pool.acquire(self.prompt.tokens)
         if source is not None:
-            runtime.copy_sequence(source.seq, self.slot.seq, reuse)
-            self.slot.tokens[:] = self.prompt.tokens[:reuse]
+            if runtime.copy_pays(reuse):
+                runtime.copy_sequence(source.seq, self.slot.seq, reuse)
+                self.slot.tokens[:] = self.prompt.tokens[:reuse]
+            else:
+                reuse = 0  # a few shared template tokens: evaluating them is cheaper than a copy
         # Always evaluate at least the last prompt token: its logits start the reply.
         reuse = min(reuse, len(self.prompt.tokens) - 1)
         runtime.drop(self.slot.seq, reuse)
@@ -223,7 +226,9 @@ class Generation:
                 runtime.decode(self.slot.seq, tokens, start, logits, all_logits=all_logits)
                 break
             except KVCacheFull:
-                victims = [s for s in pool.evictable() if s is not self.slot]
+                # only a pool shared by all conversations fills up from others' cells; a conversation's own
+                # stream cannot (prepare() keeps every request within n_ctx)
+                victims = [s for s in pool.evictable() if s is not self.slot] if runtime.kv_shared else []
                 if not victims:
                     raise
                 pool.evict(victims[0], runtime)

@@ -41,12 +41,17 @@ class RuntimeConfig:
     n_threads: int = 0  # 0: all cores
     n_seq_max: int = 4  # conversations kept warm at once (each is one llama.cpp sequence)
     native_context: int = 32768
-    # On. Alone in the KV cache, plain attention is faster on a 2-core CPU (one-row decoding 1.4x, 8-32-row draft
-    # verification up to 2x at a 3.5k context; docs/benchmarks/profile.md), but in the unified cache it also
-    # multiplies over every other warm conversation's cells, which the flash-attention kernel skips as masked:
-    # with one 2.7k-token conversation warm beside it, a rewrite's TTFT was 1.26x and its wall time 1.10x
-    # those with flash attention on, and each further warm conversation adds to that.
-    flash_attn: bool = True
+    # Each conversation gets its own KV stream of n_ctx cells (llama.cpp's non-unified cache), rather than all
+    # of them sharing one pool of n_ctx cells. It costs n_seq_max times the KV memory, and a prefix shared
+    # across conversations is then copied rather than referenced; in exchange a pass attends over its own
+    # conversation's cells only, which is what lets plain (non-flash) attention run: see flash_attn.
+    kv_per_conversation: bool = True
+    # None: off where each conversation has its own cells, on in a shared pool. On this CPU plain attention is
+    # faster (one-row decoding 1.4x, 8-32-row draft verification up to 2x at a 3.5k context;
+    # docs/benchmarks/profile.md), but in a shared pool it also multiplies over every other warm
+    # conversation's (masked) cells, which the flash kernel skips: with one 2.7k-token neighbour a rewrite's
+    # TTFT was 1.26x that with flash attention on.
+    flash_attn: bool | None = None
     # Repacked weights (llama.cpp's CPU "extra buffer types") switch matmul kernels between 1-3 and 4+ rows
     # per pass, which moves logits further between one-row decoding and wide draft verifications (see
     # speculative.py on how little exactness CPU kernels give anyway). Turn on for raw prefill speed.
@@ -84,7 +89,7 @@ def _native_abort_callback():
 
 
 class LlamaRuntime:
-    """One loaded model with one llama.cpp context holding several KV sequences."""
+    """One loaded model with one llama.cpp context holding several KV sequences (one stream each, or one pool)."""
 
     def __init__(self, model_path: Path, config: RuntimeConfig = RuntimeConfig()):
         _silence_llama_logs()
@@ -101,16 +106,20 @@ class LlamaRuntime:
 
         threads = config.n_threads or max(1, os.cpu_count() or 1)
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = config.n_ctx
+        # one sequence alone needs no streams of its own: the shared layout is the same thing, minus bookkeeping
+        self.kv_shared = not config.kv_per_conversation or config.n_seq_max == 1
+        shared_by_several = self.kv_shared and config.n_seq_max > 1
+        self.flash_attn = shared_by_several if config.flash_attn is None else config.flash_attn
+        params.n_ctx = config.n_ctx if self.kv_shared else config.n_ctx * config.n_seq_max
         params.n_batch = config.n_batch
         params.n_ubatch = config.n_batch
         params.n_seq_max = config.n_seq_max
-        params.kv_unified = True  # all sequences share one pool of n_ctx cells
+        params.kv_unified = self.kv_shared
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
         params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if config.flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if self.flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         if config.n_ctx > config.native_context:
             # Qwen2.5 reaches 128k with YaRN over its 32k training context.
@@ -120,7 +129,8 @@ class LlamaRuntime:
         self.context = internals.LlamaContext(model=self.model, params=params, verbose=False)
         self.ctx = self.context.ctx
         self.memory = llama_cpp.llama_get_memory(self.ctx)
-        self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
+        self.n_ctx = llama_cpp.llama_n_ctx_seq(self.ctx)  # what one conversation can fill
+        self.kv_cells = llama_cpp.llama_n_ctx(self.ctx)  # all conversations together
         self._batch = llama_cpp.llama_batch_init(config.n_batch, 0, 1)
         b = self._batch
         self._b_token = np.ctypeslib.as_array(b.token, shape=(config.n_batch,))
@@ -148,7 +158,7 @@ class LlamaRuntime:
         self.kv_bytes = self._kv_bytes()
 
     def _kv_bytes(self) -> int:
-        """Size of the (f16) KV cache: the memory bound of all warm sequences together."""
+        """Size of the (f16) KV cache: the memory bound of all warm sequences together (allocated at load)."""
         md = self.metadata
         arch = md.get("general.architecture", "")
         try:
@@ -160,7 +170,7 @@ class LlamaRuntime:
             v_dim = int(md.get(f"{arch}.attention.value_length", n_embd // n_head))
         except (KeyError, ValueError, ZeroDivisionError):
             return 0
-        return self.n_ctx * n_layer * n_head_kv * (k_dim + v_dim) * 2
+        return self.kv_cells * n_layer * n_head_kv * (k_dim + v_dim) * 2
 
     # -- vocabulary (read-only, safe from any thread) --------------------------------------------
 
@@ -180,9 +190,27 @@ class LlamaRuntime:
         """Forget positions >= start of a sequence."""
         llama_cpp.llama_memory_seq_rm(self.memory, seq, start, -1)
 
+    def copy_pays(self, upto: int) -> bool:
+        """Is copying `upto` cached positions from another sequence cheaper than evaluating them again?
+
+        Metadata in a shared pool, always. A whole-stream copy costs about 48 ms at 32k cells (measured on 2
+        cores, in proportion to n_ctx), and prefill about 9 ms a token: it pays from about n_ctx / 2048 tokens.
+        """
+        return self.kv_shared or upto >= max(4, self.n_ctx // 2048)
+
     def copy_sequence(self, src: int, dst: int, upto: int) -> None:
+        """Make dst hold src's first `upto` positions.
+
+        In a shared pool this only tags src's cells with dst as well. Across per-conversation streams the data
+        must move, and llama.cpp copies only whole streams (at the start of the next decode, whichever
+        sequence it is for, so src cannot change before the copy), so copy all of src and trim the rest.
+        """
         llama_cpp.llama_memory_seq_rm(self.memory, dst, 0, -1)
-        llama_cpp.llama_memory_seq_cp(self.memory, src, dst, 0, upto)
+        if self.kv_shared:
+            llama_cpp.llama_memory_seq_cp(self.memory, src, dst, 0, upto)
+        else:
+            llama_cpp.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+            llama_cpp.llama_memory_seq_rm(self.memory, dst, upto, -1)
 
     # -- compute ------------------------------------------------------------------------------
 

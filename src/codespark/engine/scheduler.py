@@ -131,15 +131,17 @@ class Engine:
             return {
                 "n_ctx": self.n_ctx,
                 "slots": len(self.pool.slots),  # limit: conversations kept warm at once (LRU beyond it)
-                "kv_cells": self.n_ctx,  # limit: KV cells shared by all warm conversations
-                "kv_bytes": self.runtime.kv_bytes,  # the memory those cells take (fixed at load)
+                # limit: KV cells of all warm conversations together (n_ctx each, or one shared pool of n_ctx)
+                "kv_cells": self.runtime.kv_cells,
+                "kv_layout": "shared" if self.runtime.kv_shared else "per-conversation",
+                "kv_bytes": self.runtime.kv_bytes,  # the memory those cells take (allocated at load)
                 "cached_tokens": self.pool.cached_tokens(),
                 "evictions": self.pool.evictions,
                 "slot_tokens": slots,
                 "active": len(self._active),
                 "waiting": sum(len(q) for q in self._waiting.values()),
                 "threads": self.runtime.threads,
-                "flash_attn": self.config.flash_attn,
+                "flash_attn": self.runtime.flash_attn,
                 "prefill_chunk": self.prefill_chunk,
                 "speculation": {"enabled": self.speculation.enabled, "max_draft": self.speculation.max_draft,
                                 "cost_exponent": round(self.cost.exponent, 3),

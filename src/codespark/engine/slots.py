@@ -1,6 +1,7 @@
 """KV sequences kept warm between requests.
 
-Each slot is one llama.cpp sequence in a shared (unified) KV pool. A request takes the idle slot whose
+Each slot is one llama.cpp sequence, with its own KV stream of n_ctx cells (or, with a shared pool, n_ctx cells
+for all of them together). A request takes the idle slot whose
 tokens share the longest prefix with its prompt, so a follow-up turn evaluates only its new tokens; when
 the pool is full the least recently used idle slot is cleared.
 """
@@ -41,7 +42,8 @@ class SlotPool:
 
         Returns (slot, reuse, source): the first `reuse` prompt tokens are already cached, in the slot itself
         when source is None, else in `source`, whose first `reuse` positions the caller copies into the slot
-        (a metadata-only copy: in the unified KV pool both sequences then share those cells). So a new
+        (a memory copy between streams, far cheaper than evaluating them again; in a shared pool, metadata
+        only). So a new
         conversation that shares a system prompt or a file with a warm one starts from it without evicting
         it; only when no slot is free is the least recently used idle one overwritten.
         """
