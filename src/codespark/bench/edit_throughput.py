@@ -257,7 +257,8 @@ def summarize_samples(samples: list[dict], tasks: list[EditTask], specs: list[P.
             }
         med = {k: (v["tokens_per_s"]["median"], v["ttft_s"]["median"]) for k, v in rows.items()}
         cs, plain = med.get("codespark", (None, None)), med.get("codespark-plain", (None, None))
-        ngram = {k: med[k] for k in ("llama-server-ngram-simple", "llama-server-ngram-mod") if k in med and med[k][0]}
+        ngram = {k: med[k] for k in ("llama-server-ngram-simple", "llama-server-ngram-mod", "llama-server-ngram-mod-no-fa")
+                 if k in med and med[k][0]}
         best_ngram = max(ngram, key=lambda k: ngram[k][0]) if ngram else None
         ls_ttft = [med[k][1] for k in med if k.startswith("llama-server") and med[k][1] is not None]
         per_task[task.name] = {

@@ -53,9 +53,13 @@ LLAMA_SERVER = {
     mode: PeerSpec(f"llama-server-{mode}", f"llama-server {mode}", "llama-server", f"llama-server-{mode}")
     for mode in ("none", "ngram-simple", "ngram-mod")
 }
+# llama-server picks flash attention on by default; off is faster on CPU (docs/benchmarks/profile.md), as
+# codespark's default, so its strongest mode runs both ways
+LLAMA_SERVER_MOD_NO_FA = PeerSpec("llama-server-ngram-mod-no-fa", "llama-server ngram-mod, no flash attn", "llama-server",
+                                  "llama-server-ngram-mod:no-fa")
 LCP_SERVER = PeerSpec("llama-cpp-python", "llama_cpp.server", "llama-cpp-python", "llama-cpp-python")
 LCP_SERVER_PLD = PeerSpec("llama-cpp-python-pld", "llama_cpp.server prompt-lookup", "llama-cpp-python", "llama-cpp-python-pld")
-ALL_PEERS = [CODESPARK, CODESPARK_PLAIN, *LLAMA_SERVER.values(), LCP_SERVER, LCP_SERVER_PLD]
+ALL_PEERS = [CODESPARK, CODESPARK_PLAIN, *LLAMA_SERVER.values(), LLAMA_SERVER_MOD_NO_FA, LCP_SERVER, LCP_SERVER_PLD]
 
 
 def free_port() -> int:
@@ -194,10 +198,12 @@ def server_command(spec_server: str, *, model_path: Path, threads: int, ctx: int
                "--threads", str(threads), "--ctx-size", str(ctx), "--slots", "2", "--store", str(store)]
         return cmd, "/healthz", {}
     if spec_server.startswith("llama-server-"):
-        mode = spec_server.removeprefix("llama-server-")
+        mode, _, variant = spec_server.removeprefix("llama-server-").partition(":")
         assert llama_server is not None
         cmd = [str(llama_server), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
                "-tb", str(threads), "-c", str(ctx), "--parallel", "1", "--spec-type", mode, "--no-webui"]
+        if variant == "no-fa":
+            cmd += ["--flash-attn", "off"]
         return cmd, "/health", {}
     if spec_server.startswith("llama-cpp-python"):
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1", "--port", str(port),
