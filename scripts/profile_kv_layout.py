@@ -55,5 +55,6 @@ def main() -> None:
             other = "2.7k tokens" if with_neighbour else "none"
             print(f"| {label} | {other} | {fin.timings.first_token_s:.1f} s | {rate:.1f} | {wall:.1f} s |", flush=True)
 
+
 if __name__ == "__main__":
     main()

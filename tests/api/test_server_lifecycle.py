@@ -64,6 +64,20 @@ def test_unknown_model_path_is_a_clear_error(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("flags, message", [
+    # per-conversation KV streams: 64 x 128k cells is ~100 GB, refused before anything is allocated
+    (("--slots", "64", "--ctx-size", "131072"), "--shared-kv"),
+    (("--slots", "0"), "--slots must be between 1 and 256"),
+])
+def test_cache_that_cannot_exist_is_a_clear_error(tmp_path, flags, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "codespark.cli.main", "serve", *flags, "--port", str(free_port()), "--store", str(tmp_path / "s.db")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("codespark: ") and message in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_unknown_draft_model_is_a_clear_error(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "codespark.cli.main", "serve", "--draft-model", str(tmp_path / "missing.gguf"), "--port", str(free_port()), "--store", str(tmp_path / "s.db")],

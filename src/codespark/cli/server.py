@@ -13,9 +13,11 @@ from ..api.store import ResponseStore
 from ..api.websocket import WebSocketLimits
 from ..config import ServerConfig
 from ..engine import Engine, RuntimeConfig
+from ..engine.runtime import KVCacheTooLarge
 from ..models import DEFAULT_MODEL_ID, ModelInstallError, resolve_model
 
 MAX_CTX = 131072
+MAX_SLOTS = 256  # llama.cpp's limit on sequences in one context
 
 
 class ConfigError(Exception):
@@ -25,6 +27,8 @@ class ConfigError(Exception):
 def build_engines(cfg: ServerConfig) -> dict[str, Engine]:
     if not 512 <= cfg.ctx_size <= MAX_CTX:
         raise ConfigError(f"--ctx-size must be between 512 and {MAX_CTX} tokens (got {cfg.ctx_size}).")
+    if not 1 <= cfg.slots <= MAX_SLOTS:
+        raise ConfigError(f"--slots must be between 1 and {MAX_SLOTS} (got {cfg.slots}).")
     engines: dict[str, Engine] = {}
     draft_path = None
     if cfg.draft_model:
@@ -38,12 +42,15 @@ def build_engines(cfg: ServerConfig) -> dict[str, Engine]:
         except ModelInstallError as exc:
             raise ConfigError(str(exc)) from None
         native = resolved.spec.native_context if resolved.spec else 32768
-        runtime = RuntimeConfig(n_ctx=cfg.ctx_size, n_threads=cfg.threads, n_seq_max=max(1, cfg.slots), native_context=native,
+        runtime = RuntimeConfig(n_ctx=cfg.ctx_size, n_threads=cfg.threads, n_seq_max=cfg.slots, native_context=native,
                                 kv_per_conversation=not cfg.shared_kv, flash_attn=cfg.flash_attn)
         try:
             draft = draft_path if draft_path is not None and draft_path != resolved.path else None
             engines[resolved.id] = Engine(resolved.id, resolved.path, runtime, prefill_chunk=cfg.prefill_chunk,
                                           draft_model_path=draft)
+        except KVCacheTooLarge as exc:
+            raise ConfigError(f"{resolved.id}: {exc}: lower --slots ({cfg.slots}) or --ctx-size ({cfg.ctx_size}), "
+                              "or pass --shared-kv (one pool for all slots)") from None
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"could not load {resolved.path}: {exc}") from None
     return engines

@@ -30,6 +30,27 @@ class KVCacheFull(RuntimeError):
     """No free KV cells for the batch: the caller should evict an idle sequence and retry."""
 
 
+class KVCacheTooLarge(ValueError):
+    """The KV cache asked for does not fit in the memory available (checked before allocating it)."""
+
+    def __init__(self, needed: int, available: int, cells: int):
+        super().__init__(f"the KV cache needs {needed / 1e9:.1f} GB ({cells} cells) but only "
+                         f"{available / 1e9:.1f} GB of memory is available")
+        self.needed, self.available, self.cells = needed, available, cells
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says a new allocation can take without swapping (Linux); None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class Aborted(RuntimeError):
     """llama_decode stopped early because `request_abort()` was called; the batch left no trace in the KV cache."""
 
@@ -121,6 +142,12 @@ class LlamaRuntime:
         params.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if self.flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
+        # llama.cpp clears the whole cache at load: one that does not fit would be killed by the OOM killer
+        # mid-start rather than refused, so check first (per-conversation streams multiply it by n_seq_max)
+        needed, available = self._kv_bytes(params.n_ctx), available_memory()
+        if available is not None and needed > available:
+            self.model.close()
+            raise KVCacheTooLarge(needed, available, params.n_ctx)
         if config.n_ctx > config.native_context:
             # Qwen2.5 reaches 128k with YaRN over its 32k training context.
             params.rope_scaling_type = llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN
@@ -155,10 +182,10 @@ class LlamaRuntime:
 
             self._abort_cb = _python_abort
         llama_cpp.llama_set_abort_callback(self.ctx, self._abort_cb, ctypes.cast(self._abort_flag, ctypes.c_void_p))
-        self.kv_bytes = self._kv_bytes()
+        self.kv_bytes = self._kv_bytes(self.kv_cells)
 
-    def _kv_bytes(self) -> int:
-        """Size of the (f16) KV cache: the memory bound of all warm sequences together (allocated at load)."""
+    def _kv_bytes(self, cells: int) -> int:
+        """Size of an (f16) KV cache of `cells` cells: for all of them, the memory bound of all warm sequences."""
         md = self.metadata
         arch = md.get("general.architecture", "")
         try:
@@ -170,7 +197,7 @@ class LlamaRuntime:
             v_dim = int(md.get(f"{arch}.attention.value_length", n_embd // n_head))
         except (KeyError, ValueError, ZeroDivisionError):
             return 0
-        return self.kv_cells * n_layer * n_head_kv * (k_dim + v_dim) * 2
+        return cells * n_layer * n_head_kv * (k_dim + v_dim) * 2
 
     # -- vocabulary (read-only, safe from any thread) --------------------------------------------
 
