@@ -8,6 +8,7 @@ import pytest
 from codespark.engine.sampling import Sampler
 from codespark.engine.speculative import (
     CostModel,
+    Indentation,
     NGramDrafter,
     SourceFollower,
     SpeculationConfig,
@@ -183,7 +184,7 @@ def test_source_follower_forgets_an_edit_the_model_does_not_repeat():
 
 def test_a_follower_drafts_long_once_aligned_and_waits_longer_after_failures():
     source = list(range(1000, 1400))
-    spec = Speculator([SourceFollower(3, source, output_start=0)], SpeculationConfig(min_run=8, max_draft=64),
+    spec = Speculator([SourceFollower(3, source, output_start=0)], SpeculationConfig(min_run=8, max_draft=64, max_gate=32),
                       CostModel(0.78))
     out, lengths = [], []
     while len(out) < 150:
@@ -193,7 +194,7 @@ def test_a_follower_drafts_long_once_aligned_and_waits_longer_after_failures():
         out += source[len(out) : len(out) + 1 + len(draft)]
     # one-row passes until 8 tokens matched in a row, then the longest drafts
     assert lengths[:7] == [0] * 7 and lengths[7:9] == [64, 64]
-    # drafts that fail early double the gate (up to 4x); a good one resets it
+    # drafts that fail early double the gate (up to max_gate); a good one resets it
     spec.record(64, 3)
     assert spec.gates["source"] == 16
     spec.record(64, 0)
@@ -201,3 +202,48 @@ def test_a_follower_drafts_long_once_aligned_and_waits_longer_after_failures():
     assert spec.gates["source"] == 32
     spec.record(64, 60)
     assert spec.gates["source"] == 8
+
+
+# -- re-indented copies: the real vocabulary of the default model --------------------------------------------
+
+BODY = "def area(w, h):\n    if w < 0:\n        raise ValueError(w)\n    total = w * h\n    return total\n"
+WRAPPED = ("def area(w, h):\n    try:\n        if w < 0:\n            raise ValueError(w)\n        total = w * h\n"
+           "        return total\n")
+
+
+@pytest.fixture(scope="module")
+def vocab(engine):
+    rt = engine.runtime
+    return rt, Indentation(rt.tokenize, rt.token_bytes)
+
+
+def test_indentation_knows_the_tokens_that_indent_a_line(vocab):
+    rt, ind = vocab
+    tokens = rt.tokenize("x = 1\n        y = 2  # a  b\n")
+    widths = [ind.width(tokens, i) for i in range(len(tokens))]
+    # 8 columns: 7 spaces in their own token, the 8th goes with `y`; spaces inside a line are not indentation
+    assert [w for w in widths if w is not None] == [7]
+    assert ind.shifted(ind.token_of[7], -4) == ind.token_of[3]
+
+
+@pytest.mark.parametrize("indentation", [True, False])
+def test_source_follower_drafts_a_block_that_moved_a_level_in(vocab, indentation):
+    rt, ind = vocab
+    source = rt.tokenize(BODY)
+    f = SourceFollower(3, source, output_start=0, indentation=ind if indentation else None)
+    head = WRAPPED[: WRAPPED.index("            raise")]  # the block's first line is already written, re-indented
+    text = b"".join(rt.token_bytes(t) for t in f.draft(rt.tokenize(head), 40)).decode()
+    if indentation:
+        assert text == WRAPPED[len(head):]  # every following line drafted 4 columns deeper than its source
+    else:
+        assert not text.startswith("            raise")  # the source's own indentation: rejected at once
+
+
+def test_a_new_indentation_shift_restarts_the_run(vocab):
+    rt, ind = vocab
+    source = rt.tokenize(BODY)
+    f = SourceFollower(3, source, output_start=0, indentation=ind)
+    f.prepare(rt.tokenize("def area(w, h):\n"))
+    before = f.run_length
+    f.prepare(rt.tokenize("def area(w, h):\n        if"))  # the source's line, 4 columns deeper
+    assert f.shift == 4 and f.run_length is not None and f.run_length < before

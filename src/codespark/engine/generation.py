@@ -18,14 +18,23 @@ from .tool_names import NAME_OPENING, NameConstraint
 from .runtime import Aborted, KVCacheFull, LlamaRuntime
 from .sampling import Sampler
 from .slots import Slot, SlotPool
-from .speculative import CostModel, DraftModel, ModelDrafter, NGramDrafter, SourceFollower, SpeculationConfig, Speculator
+from .speculative import (
+    CostModel,
+    DraftModel,
+    Indentation,
+    ModelDrafter,
+    NGramDrafter,
+    SourceFollower,
+    SpeculationConfig,
+    Speculator,
+)
 from .types import EngineEvent, Finished, PreparedPrompt, TextDelta, Timings, ToolCall, Usage
 
 
 class Generation:
     def __init__(self, prompt: PreparedPrompt, sink: Callable[[EngineEvent], None], prefill_chunk: int,
                  speculation: SpeculationConfig | None = None, cost: CostModel | None = None,
-                 draft_model: DraftModel | None = None):
+                 draft_model: DraftModel | None = None, indentation: Indentation | None = None):
         self.prompt = prompt
         self.request = prompt.request
         self.sink = sink
@@ -54,6 +63,7 @@ class Generation:
         self._cost = cost or CostModel(config.cost_exponent)
         self._speculator: Speculator | None = None
         self._draft_model = draft_model
+        self._indentation = indentation
         self.preempted = 0  # steps stopped mid-way to let real-time work in
 
     @property
@@ -191,7 +201,7 @@ class Generation:
             cfg = self._spec_config
             available = {
                 "prediction": lambda: self._prediction_follower(cfg),
-                "source": lambda: SourceFollower(cfg.ngram),
+                "source": lambda: SourceFollower(cfg.ngram, indentation=self._indentation),
                 "ngram": lambda: NGramDrafter(cfg.ngram),
                 "model": lambda: ModelDrafter(self._draft_model, self.slot.seq, lambda: self._cost.single_step)
                 if self._draft_model is not None and self.slot is not None else None,
@@ -203,7 +213,8 @@ class Generation:
     def _prediction_follower(self, cfg: SpeculationConfig) -> SourceFollower | None:
         if not self.prompt.prediction_tokens:
             return None
-        follower = SourceFollower(cfg.ngram, self.prompt.prediction_tokens, output_start=len(self.prompt.tokens))
+        follower = SourceFollower(cfg.ngram, self.prompt.prediction_tokens, output_start=len(self.prompt.tokens),
+                                  indentation=self._indentation)
         follower.name = "prediction"
         return follower
 

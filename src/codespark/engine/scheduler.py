@@ -21,7 +21,7 @@ from .chat_template import ChatTemplate
 from .generation import Generation
 from .runtime import LlamaRuntime, RuntimeConfig
 from .slots import SlotPool
-from .speculative import CostModel, DraftModel, SpeculationConfig
+from .speculative import CostModel, DraftModel, Indentation, SpeculationConfig
 from .types import (
     ContextLengthExceeded,
     EngineEvent,
@@ -46,6 +46,7 @@ class Engine:
         self.prefill_chunk = max(1, min(prefill_chunk, config.n_batch))
         self.speculation = speculation
         self.cost = CostModel(speculation.cost_exponent)  # shared: what a wider verification batch costs here
+        self.indentation = Indentation(self.runtime.tokenize, self.runtime.token_bytes)  # for re-indented copies
         self.draft_model: DraftModel | None = None
         if draft_model_path is not None:
             self.draft_model = DraftModel(self._load_draft_runtime(Path(draft_model_path), config))
@@ -92,7 +93,8 @@ class Engine:
 
     def submit(self, prompt: PreparedPrompt, sink: Callable[[EngineEvent], None]) -> Generation:
         """Queue a generation; events go to sink from the engine thread. Returns a handle to cancel it."""
-        gen = Generation(prompt, sink, self.prefill_chunk, self.speculation, self.cost, self.draft_model)
+        gen = Generation(prompt, sink, self.prefill_chunk, self.speculation, self.cost, self.draft_model,
+                         self.indentation)
         with self._cv:
             if self._stopping:
                 raise RuntimeError("engine is shutting down")

@@ -23,6 +23,7 @@ Drafts come from, in order of preference:
   and output so far, which hold the file being edited). It keeps an alignment pointer and follows the source
   from it; after a mismatch it re-aligns on the last few output tokens, preferring the nearest match after
   the point where it lost track (the edit), so a whole-file rewrite is followed through its unchanged parts.
+  It repeats edits it has seen (a rename), and follows a block that moved a level in or out (`Indentation`).
 - `NGramDrafter`: the most recent earlier occurrence of the last few tokens in prompt + output
   (prompt-lookup decoding), for repetition that is not a copy of one source.
 - `ModelDrafter` (scheduler option): a small model with the same vocabulary that proposes tokens greedily.
@@ -37,7 +38,7 @@ import bisect
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
@@ -56,6 +57,7 @@ class SpeculationConfig:
     # A source follower drafts once the output has matched its source this many tokens in a row (llama.cpp's
     # ngram-mod waits for a 24-token match); the gate doubles while its drafts keep failing.
     min_run: int = 16
+    max_gate: int = 64  # ceiling of that doubling
     ngram: int = 3  # output tokens that must match the source before a lookup drafts from it
     # Starting guess of the per-token acceptance of the n-gram and draft-model sources, before any evidence
     # (the source followers are gated on their run of matches instead, see Speculator.propose).
@@ -80,33 +82,89 @@ class Drafter(Protocol):
         ...
 
 
-class TokenIndex:
-    """Every n-gram of a growing token list, mapped to the positions right after it (ascending)."""
+INDENT = -1  # what every line indentation token reads as, to an indentation-blind index
 
-    def __init__(self, n: int):
+
+class Indentation:
+    """Which tokens indent a line, and the token for each indentation width.
+
+    Code BPE vocabularies (Qwen's, Llama 3's, GPT-4's) split a line's leading spaces but one into a token of
+    their own, right after the token that ends the previous line; the last space goes with the line's first
+    word. So a block that moved a level in or out (a wrapped `try:`, an inlined helper, a merged branch) is a
+    copy of its source in every token but those, and a follower that reads them as one symbol and keeps the
+    width difference can draft it. Built from the vocabulary once per model.
+    """
+
+    MAX_WIDTH = 64
+
+    def __init__(self, tokenize: Callable[[str], list[int]], token_bytes: Callable[[int], bytes]):
+        self.token_of: dict[int, int] = {}  # width -> the single token of that many spaces
+        for w in range(1, self.MAX_WIDTH + 1):
+            t = tokenize(" " * w)
+            if len(t) == 1:
+                self.token_of[w] = t[0]
+        self.width_of = {t: w for w, t in self.token_of.items()}
+        self._token_bytes = token_bytes
+        self._ends_line: dict[int, bool] = {}
+
+    def ends_line(self, token: int) -> bool:
+        e = self._ends_line.get(token)
+        if e is None:
+            e = self._ends_line[token] = self._token_bytes(token).endswith(b"\n")
+        return e
+
+    def width(self, tokens: list[int], i: int) -> int | None:
+        """The indentation width if tokens[i] indents a line, else None."""
+        w = self.width_of.get(tokens[i])
+        return w if w is not None and i > 0 and self.ends_line(tokens[i - 1]) else None
+
+    def shifted(self, token: int, shift: int) -> int:
+        """The indentation token `shift` columns wider (the token itself where none exists)."""
+        return self.token_of.get(self.width_of[token] + shift, token)
+
+
+class TokenIndex:
+    """Every n-gram of a growing token list, mapped to the positions right after it (ascending).
+
+    With `indentation`, line indentation tokens are one symbol in the n-grams (the tokens kept are unchanged).
+    """
+
+    def __init__(self, n: int, indentation: Indentation | None = None):
         self.n = n
+        self.indentation = indentation
         self.tokens: list[int] = []
+        self.keys: list[int] = []  # tokens as the n-grams read them
         self.after: dict[tuple[int, ...], list[int]] = {}
 
     def extend(self, tokens: list[int]) -> None:
         t, n, after = self.tokens, self.n, self.after
         start = len(t)
         t.extend(tokens)
+        self.keys.extend(self.normalized(t, start, len(t)))
+        k = self.keys
         for q in range(max(n, start + 1), len(t) + 1):
-            key = tuple(t[q - n : q])
+            key = tuple(k[q - n : q])
             where = after.get(key)
             if where is None:
                 after[key] = [q]
             else:
                 where.append(q)
 
+    def normalized(self, tokens: list[int], start: int, end: int) -> list[int]:
+        ind = self.indentation
+        if ind is None:
+            return tokens[start:end]
+        return [INDENT if ind.width(tokens, i) is not None else tokens[i] for i in range(start, end)]
+
     def sync(self, context: list[int]) -> None:
         """Index the tokens that context (a longer copy of what was indexed) has gained."""
         if len(context) > len(self.tokens):
             self.extend(context[len(self.tokens) :])
 
-    def positions(self, suffix: list[int]) -> list[int]:
-        return self.after.get(tuple(suffix[-self.n :]), [])
+    def positions(self, context: list[int]) -> list[int]:
+        """Where the last n tokens of context occur."""
+        end = len(context)
+        return self.after.get(tuple(self.normalized(context, max(0, end - self.n), end)), [])
 
 
 def match_length(a: list[int], a_end: int, b: list[int], b_end: int, limit: int = 32) -> int:
@@ -126,18 +184,28 @@ class SourceFollower:
     divergence it knows which source tokens the output replaced and with what, and it drafts that
     replacement wherever the same source tokens come again (keyed with the token before the edit, so a
     common token is not rewritten everywhere). A replacement the model then rejects is forgotten.
+
+    With `indentation`, a copy may also be re-indented: the follower aligns on lines whatever their
+    indentation, keeps the width difference between the output and the source from the last indented line
+    both had, and drafts the source's indentation shifted by it.
     """
 
     name = "source"
     cost_per_token = 0.0
     MAX_EDIT = 48  # longest replaced span / replacement remembered, in tokens
 
-    def __init__(self, n: int, source: list[int] | None = None, *, output_start: int = 0):
+    def __init__(self, n: int, source: list[int] | None = None, *, output_start: int = 0,
+                 indentation: Indentation | None = None):
         self.n = n
         self.own = source is not None
+        self.ind = indentation
         self.index = TokenIndex(n)
+        # indentation-blind n-grams: re-alignment falls back to them where no exact n-gram occurs
+        self.blind = TokenIndex(n, indentation) if indentation is not None else None
         if source is not None:
             self.index.extend(source)
+            if self.blind is not None:
+                self.blind.extend(source)
         self.ptr: int | None = 0 if self.own else None  # source position of the next expected token
         self.pending: tuple[int, ...] = ()  # rest of a replacement being drafted (ptr is already past its key)
         self.anchor = 0  # where alignment was last lost: re-alignment prefers what follows it
@@ -146,17 +214,20 @@ class SourceFollower:
         self.edits: dict[int, dict[tuple[int, ...], tuple[int, ...]]] = {}  # first key token -> key -> replacement
         self.applied: tuple[int, ...] | None = None  # the key of the replacement being followed, if any
         self.run = 0  # output tokens matched in a row since the last (re-)alignment
+        self.shift = 0  # output indentation minus the source's, in columns
 
     def prepare(self, context: list[int]) -> None:
         """Compare the tokens the context gained with the source, and re-align after a divergence."""
         if not self.own:
             self.index.sync(context)
+            if self.blind is not None:
+                self.blind.sync(context)
         ptr, pending = self.ptr, self.pending
         for i in range(self.synced, len(context)):
             if ptr is None:
                 break
             step = self._next(ptr, pending)
-            if step is not None and step[0] == context[i]:
+            if step is not None and (step[0] == context[i] or self._reindented(step, pending, context, i)):
                 _, ptr, pending, key = step
                 self.run += 1
                 if key is not None:
@@ -175,7 +246,34 @@ class SourceFollower:
             ptr, self.run = self._realign(context)
             if ptr is not None:
                 self._learn(context, ptr, self.run)
+                self._measure_shift(context, ptr, self.run)
         self.ptr, self.pending = ptr, pending
+
+    def _reindented(self, step, pending: tuple[int, ...], context: list[int], i: int) -> bool:
+        """Is context[i] the source's indentation token at another width? (Then that width is the new shift.)"""
+        ind = self.ind
+        if ind is None or pending or step[3] is not None:
+            return False
+        s = step[1] - 1  # the source token the step drafted
+        w_src, w_out = ind.width(self.index.tokens, s), ind.width(context, i)
+        if w_src is None or w_out is None:
+            return False
+        # a new shift is weak evidence that this is the right source line: the run of matches starts again
+        self.run, self.shift = 0, w_out - w_src
+        return True
+
+    def _measure_shift(self, context: list[int], q: int, matched: int) -> None:
+        """After re-aligning: the shift of the last line indentation in the matched tokens, if any."""
+        ind = self.ind
+        if ind is None:
+            return
+        src = self.index.tokens
+        for j in range(1, matched + 1):
+            w_src = ind.width(src, q - j)
+            if w_src is not None:
+                w_out = ind.width(context, len(context) - j)
+                self.shift = 0 if w_out is None else w_out - w_src
+                return
 
     @property
     def run_length(self) -> int | None:
@@ -211,7 +309,10 @@ class SourceFollower:
                     ptr += len(key)  # a deletion
                     break
             else:
-                return src[ptr], ptr + 1, (), None
+                token = src[ptr]
+                if self.shift and self.ind is not None and self.ind.width(src, ptr) is not None:
+                    token = self.ind.shifted(token, self.shift)
+                return token, ptr + 1, (), None
         return None
 
     def _learn(self, context: list[int], q: int, matched: int) -> None:
@@ -228,12 +329,23 @@ class SourceFollower:
         if key != repl and len(key) <= self.MAX_EDIT and len(repl) <= self.MAX_EDIT:
             self.edits.setdefault(key[0], {})[key] = repl
 
+    def _match_length(self, q: int, context: list[int], limit: int = 64) -> int:
+        """How many tokens before source position q equal those ending context (indentation-blind)."""
+        index = self.blind or self.index
+        keys, end = index.keys, len(context)
+        ctx = index.normalized(context, max(0, end - limit), end)
+        n = 0
+        while n < limit and n < q and n < len(ctx) and keys[q - 1 - n] == ctx[-1 - n]:
+            n += 1
+        return n
+
     def _realign(self, context: list[int]) -> tuple[int | None, int]:
         if len(context) < self.n:
             return None, 0
-        src = self.index.tokens
+        end = len(self.index.tokens)
         where = self.index.positions(context)
-        end = len(src)
+        if not where and self.blind is not None:
+            where = self.blind.positions(context)
         if not where:
             return None, 0
         # nearest occurrence at or after the point of divergence, whose continuation is known
@@ -242,13 +354,13 @@ class SourceFollower:
             i += 1
         if i < len(where):
             q = where[i]
-            return q, match_length(src, q, context, len(context), limit=64)
+            return q, self._match_length(q, context)
         # otherwise the occurrence before it that matches the most output, latest first
         best, best_len = None, -1
         for q in reversed(where[max(0, i - 64) : i]):
             if q >= end:
                 continue
-            m = match_length(src, q, context, len(context), limit=64)
+            m = self._match_length(q, context)
             if m > best_len:
                 best, best_len = q, m
         return best, max(best_len, 0)
@@ -505,7 +617,7 @@ class Speculator:
         if drafter.name in self.gates:  # a follower whose long drafts keep failing waits for longer matches
             low = n_accepted < 0.25 * n_drafted
             gate = self.gates[drafter.name]
-            self.gates[drafter.name] = (min(4 * self.config.min_run, max(self.config.min_run, 2 * gate)) if low
+            self.gates[drafter.name] = (min(self.config.max_gate, max(self.config.min_run, 2 * gate)) if low
                                         else self._initial_gate(drafter.name))
         st.drafted += n_drafted
         st.accepted += n_accepted
