@@ -12,7 +12,7 @@ import pytest
 
 from codespark.engine import GenerationRequest
 from codespark.engine.speculative import SpeculationConfig
-from enginekit import DATA, GreedyRun, assert_same_greedy_output, load_default_engine, rewrite_messages, run, run_cold_tokens
+from enginekit import DATA, GreedyRun, assert_same_greedy_output, load_default_engine, rewrite_messages, run, run_cold, run_cold_tokens
 
 SYSTEM = {"role": "system", "content": "You are a helpful coding assistant."}
 
@@ -92,7 +92,8 @@ def test_drafts_never_run_past_max_output_tokens(engine):
 
 def test_sampling_with_drafts_runs_and_reports_stats(engine):
     messages = rewrite_messages("Rename `load` to `from_rows`.")
-    text, fin = run(engine, GenerationRequest(messages=messages, max_output_tokens=120, temperature=0.3, seed=7))
+    # cold: what is cached changes the prompt's chunking, hence its logits in the last bits, hence what is sampled
+    text, fin = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=120, temperature=0.3, seed=7))
     assert fin.reason in ("stop", "length")
     assert fin.usage.output_tokens > 0 and text
     assert fin.usage.accepted_prediction_tokens > 0
