@@ -46,6 +46,10 @@ def test_report_helpers(tmp_path):
     s = report.summarize([3, 1, 2])
     assert s["n"] == 3 and s["median"] == 2 and s["min"] == 1 and s["max"] == 3
     assert report.summarize([])["median"] is None
+    # sub-millisecond seconds keep their precision (a 0.4 ms cancel must not read as zero)
+    tiny = report.summarize([0.00042, 0.00051])
+    assert tiny["min"] == 0.00042 and tiny["median"] == 0.000465
+    assert report.summarize([54.31234])["median"] == 54.312
     assert report.ratio(1, 0) is None and report.ratio(1, 4) == 0.25
     table = report.markdown_table(["a", "b"], [[1, "x|y"]])
     assert table.splitlines() == ["| a | b |", "| --- | --- |", "| 1 | x\\|y |"]

@@ -35,11 +35,17 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 
 
 def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
-    """n, median, p90, mean, stdev, min, max of a list of numbers (rounded to 3 decimals)."""
+    """n, median, p90, mean, stdev, min, max of a list of numbers (3 decimals, or 4 significant digits below 1).
+
+    Values below 1 keep significant digits because several benchmarks report seconds: a 0.4 ms cancel
+    rounded to 3 decimals would read as exactly zero.
+    """
     xs = [float(v) for v in values]
 
     def r(v: float | None) -> float | None:
-        return None if v is None else round(v, 3)
+        if v is None:
+            return None
+        return float(f"{v:.4g}") if abs(v) < 1 else round(v, 3)
 
     if not xs:
         return {"n": 0, "median": None, "p90": None, "mean": None, "stdev": None, "min": None, "max": None}

@@ -167,7 +167,6 @@ class LlamaRuntime:
             b.n_seq_id[i] = 1
         self._b_seq = [-1] * config.n_batch  # what b.seq_id[i][0] holds, to skip rewriting it
         self._n_outputs = 0
-        self._piece_buf = ctypes.create_string_buffer(256)
         self._eog = {t for t in (self.model.token_eos(), self.model.token_eot()) if t >= 0}
         self.threads = threads
         # Stopping a decode mid-way (cancel, preemption): a flag byte read by the abort callback.
@@ -205,8 +204,9 @@ class LlamaRuntime:
         return self.model.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
     def token_bytes(self, token: int) -> bytes:
-        n = llama_cpp.llama_token_to_piece(self.vocab, token, self._piece_buf, 256, 0, True)
-        return self._piece_buf.raw[:n]
+        buf = ctypes.create_string_buffer(256)  # per call: the vocabulary is used from several threads
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 256, 0, True)
+        return buf.raw[:n]
 
     def is_end_of_generation(self, token: int) -> bool:
         return token in self._eog or bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
