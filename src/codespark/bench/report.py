@@ -180,7 +180,7 @@ class Panel:
     errors: list[float | None] = field(default_factory=list)  # optional upper whisker (e.g. p90 - median)
 
 
-DEFAULT_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
+DEFAULT_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
 
 def bar_chart(path: Path, panels: Sequence[Panel], title: str = "", colors: Sequence[str] = DEFAULT_COLORS) -> Path:
@@ -223,6 +223,11 @@ def bar_chart(path: Path, panels: Sequence[Panel], title: str = "", colors: Sequ
             ax.text(0.5, 0.96, panel.note, transform=ax.transAxes, ha="center", va="top", fontsize=9,
                     bbox={"boxstyle": "round,pad=0.25", "facecolor": "#f4f4f4", "edgecolor": "#bbbbbb"})
         ax.grid(axis="y", alpha=0.3)
+        if max(map(len, map(str, panel.labels)), default=0) * len(panel.labels) > 40:  # long labels would overlap side by side
+            ax.tick_params(axis="x", labelrotation=35, labelsize=8)
+            for tick in ax.get_xticklabels():
+                tick.set_horizontalalignment("right")
+                tick.set_rotation_mode("anchor")
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
