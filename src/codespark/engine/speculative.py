@@ -133,14 +133,16 @@ class TokenIndex:
         self.n = n
         self.indentation = indentation
         self.tokens: list[int] = []
-        self.keys: list[int] = []  # tokens as the n-grams read them
+        # tokens as the n-grams read them: the same list unless indentation is folded
+        self.keys: list[int] = self.tokens if indentation is None else []
         self.after: dict[tuple[int, ...], list[int]] = {}
 
     def extend(self, tokens: list[int]) -> None:
         t, n, after = self.tokens, self.n, self.after
         start = len(t)
         t.extend(tokens)
-        self.keys.extend(self.normalized(t, start, len(t)))
+        if self.keys is not t:
+            self.keys.extend(self.normalized(t, start, len(t)))
         k = self.keys
         for q in range(max(n, start + 1), len(t) + 1):
             key = tuple(k[q - n : q])
@@ -329,16 +331,6 @@ class SourceFollower:
         if key != repl and len(key) <= self.MAX_EDIT and len(repl) <= self.MAX_EDIT:
             self.edits.setdefault(key[0], {})[key] = repl
 
-    def _match_length(self, q: int, context: list[int], limit: int = 64) -> int:
-        """How many tokens before source position q equal those ending context (indentation-blind)."""
-        index = self.blind or self.index
-        keys, end = index.keys, len(context)
-        ctx = index.normalized(context, max(0, end - limit), end)
-        n = 0
-        while n < limit and n < q and n < len(ctx) and keys[q - 1 - n] == ctx[-1 - n]:
-            n += 1
-        return n
-
     def _realign(self, context: list[int]) -> tuple[int | None, int]:
         if len(context) < self.n:
             return None, 0
@@ -348,19 +340,22 @@ class SourceFollower:
             where = self.blind.positions(context)
         if not where:
             return None, 0
+        # matches are measured indentation-blind: the output's tail, normalised once for every candidate
+        keys = (self.blind or self.index).keys
+        tail = (self.blind or self.index).normalized(context, max(0, len(context) - 64), len(context))
         # nearest occurrence at or after the point of divergence, whose continuation is known
         i = bisect.bisect_left(where, self.anchor)
         while i < len(where) and where[i] >= end:
             i += 1
         if i < len(where):
             q = where[i]
-            return q, self._match_length(q, context)
+            return q, match_length(keys, q, tail, len(tail), limit=64)
         # otherwise the occurrence before it that matches the most output, latest first
         best, best_len = None, -1
         for q in reversed(where[max(0, i - 64) : i]):
             if q >= end:
                 continue
-            m = self._match_length(q, context)
+            m = match_length(keys, q, tail, len(tail), limit=64)
             if m > best_len:
                 best, best_len = q, m
         return best, max(best_len, 0)
