@@ -1,6 +1,6 @@
-"""Cost of llama.cpp forward passes on this machine, by width and context, with flash attention on and off.
+"""Cost of llama.cpp forward passes on this machine, by width and context, with one runtime option on and off.
 
-    uv run --no-sync python scripts/profile_passes.py [--reps 3]
+    uv run --no-sync python scripts/profile_passes.py [--option flash_attn|repack_weights] [--reps 3]
 
 What it shows is what bounds codespark's decoding: every configuration loads the default model in one
 process and the measurements are interleaved (ABBA), so both see the same machine. Prints a markdown table.
@@ -17,7 +17,7 @@ from codespark.engine import GenerationRequest, RuntimeConfig
 from codespark.engine.scheduler import Engine
 from codespark.models import DEFAULT_MODEL_ID, resolve_model
 
-WIDTHS = (1, 8, 16, 32, 64)
+WIDTHS = (1, 2, 4, 8, 16, 32, 64)
 
 
 def measure(engine: Engine, tokens: list[int], out: dict[str, list[float]], context: int) -> None:
@@ -44,10 +44,12 @@ def measure(engine: Engine, tokens: list[int], out: dict[str, list[float]], cont
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--option", choices=("flash_attn", "repack_weights"), default="flash_attn",
+                    help="the RuntimeConfig switch to compare (the other keeps its default)")
     ap.add_argument("--context", type=int, default=3584, help="tokens in the KV cache before each pass (multiple of 512)")
     args = ap.parse_args()
     path = resolve_model(DEFAULT_MODEL_ID).path
-    engines = {fa: Engine("m", path, RuntimeConfig(n_ctx=8192, n_seq_max=1, flash_attn=fa)) for fa in (True, False)}
+    engines = {on: Engine("m", path, RuntimeConfig(n_ctx=8192, n_seq_max=1, **{args.option: on})) for on in (True, False)}
     tokens: list[int] = []
     for task in E.TASKS:  # real code: the edit benchmark's prompts, end to end
         tokens += engines[True].prepare(GenerationRequest(messages=E.task_messages(task, "profile"))).tokens
@@ -56,7 +58,7 @@ def main() -> None:
         order = [True, False] if rep % 2 == 0 else [False, True]
         for fa in order:
             measure(engines[fa], tokens, results[fa], args.context)
-    print("| measure | flash attention on | off | off / on |\n| --- | --- | --- | --- |")
+    print(f"| measure | {args.option} on | off | off / on |\n| --- | --- | --- | --- |")
     for key in results[True]:
         on, off = statistics.median(results[True][key]), statistics.median(results[False][key])
         print(f"| {key} | {on:.1f} | {off:.1f} | {off / on:.2f} |")
