@@ -73,10 +73,11 @@ class RuntimeConfig:
     # conversation's (masked) cells, which the flash kernel skips: with one 2.7k-token neighbour a rewrite's
     # TTFT was 1.26x that with flash attention on.
     flash_attn: bool | None = None
-    # Repacked weights (llama.cpp's CPU "extra buffer types") switch matmul kernels between 1-3 and 4+ rows
-    # per pass, which moves logits further between one-row decoding and wide draft verifications (see
-    # speculative.py on how little exactness CPU kernels give anyway). Turn on for raw prefill speed.
-    repack_weights: bool = False
+    # Repacked weights (llama.cpp's CPU "extra buffer types", on in llama-server by default): 8-16-row draft
+    # verifications faster, one-row decoding and whole rewrites about the same on this CPU; on by default so
+    # that codespark and llama-server run the same kernels (docs/benchmarks/profile.md §7). CPU kernels are not
+    # batch-invariant with or without them (speculative.py).
+    repack_weights: bool = True
 
 
 def _silence_llama_logs() -> None:

@@ -11,7 +11,8 @@ Exactness on CPU: llama.cpp's CPU kernels are not batch-invariant. The logits of
 by up to ~0.6 between a one-row pass and a wide one, and between histories evaluated in different chunk
 patterns (measured on the default Qwen2.5-Coder-0.5B: passes of 2 and 4 rows agree bit for bit, 3 and 7,
 8/16/32, while 1, 9 and 64 each differ from all others; the same with llamafile's sgemm compiled out and
-with flash attention off, so no build option removes it). Even plain decoding's output depends on how its
+with flash attention off, so no build option removes it; repacked weights change which widths agree, not the
+size of the difference: docs/benchmarks/profile.md §5). Even plain decoding's output depends on how its
 prompt was chunked, i.e. on what was cached. Verification itself is exact -- a drafted token is kept only if
 it is the argmax of its own row -- so greedy output equals plain decoding's except where the model's top two
 candidates are that close (a near-tie that the kernels, not the drafts, decide; in whole-file rewrites 0.6%
