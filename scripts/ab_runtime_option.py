@@ -13,20 +13,14 @@ import argparse
 import statistics
 
 from codespark.bench import edit_throughput as E
-from codespark.engine import Finished, GenerationRequest, RuntimeConfig, TextDelta
+from codespark.engine import Finished, GenerationRequest, RuntimeConfig
 from codespark.engine.scheduler import Engine
 from codespark.models import DEFAULT_MODEL_ID, resolve_model
 
 
 def rewrite(engine: Engine, task: E.EditTask, nonce: str, speculative: bool) -> tuple[str, Finished]:
     request = GenerationRequest(messages=E.task_messages(task, nonce), max_output_tokens=4096, speculative=speculative)
-    text = []
-    for event in engine.stream(request):
-        if isinstance(event, TextDelta):
-            text.append(event.text)
-        elif isinstance(event, Finished):
-            return "".join(text), event
-    raise RuntimeError("no Finished event")
+    return engine.complete(request)
 
 
 def main() -> None:

@@ -28,10 +28,7 @@ CONFIGS = {  # label: (one stream per conversation, flash attention)
 def rewrite(engine: Engine, task: E.EditTask, nonce: str) -> Finished:
     request = GenerationRequest(messages=E.task_messages(task, nonce), prediction=E.task_source(task),
                                 max_output_tokens=4096)
-    for event in engine.stream(request):
-        if isinstance(event, Finished):
-            return event
-    raise RuntimeError("no Finished event")
+    return engine.complete(request)[1]
 
 
 def main() -> None:

@@ -38,13 +38,7 @@ def run_cold(engine: Engine, request: GenerationRequest) -> tuple[str, Finished]
 
 
 def run(engine: Engine, request: GenerationRequest) -> tuple[str, Finished]:
-    text = []
-    for ev in engine.stream(request):
-        if isinstance(ev, TextDelta):
-            text.append(ev.text)
-        elif isinstance(ev, Finished):
-            return "".join(text), ev
-    raise AssertionError("no Finished event")
+    return engine.complete(request)
 
 
 def submit(engine: Engine, request: GenerationRequest):

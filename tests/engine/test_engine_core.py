@@ -23,13 +23,7 @@ def ask(text, **kw):
 
 
 def run(engine, request):
-    text, final = [], None
-    for ev in engine.stream(request):
-        if isinstance(ev, TextDelta):
-            text.append(ev.text)
-        elif isinstance(ev, Finished):
-            final = ev
-    return "".join(text), final
+    return engine.complete(request)
 
 
 def test_greedy_output_is_reproducible_cold_and_warm(engine):

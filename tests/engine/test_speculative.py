@@ -12,7 +12,7 @@ import pytest
 
 from codespark.engine import GenerationRequest
 from codespark.engine.speculative import SpeculationConfig
-from enginekit import DATA, GreedyRun, assert_same_greedy_output, load_default_engine, rewrite_messages, run, run_cold, run_cold_tokens
+from enginekit import DATA, GreedyRun, assert_same_greedy_output, load_default_engine, rewrite_messages, run_cold, run_cold_tokens
 
 SYSTEM = {"role": "system", "content": "You are a helpful coding assistant."}
 

@@ -29,6 +29,7 @@ from .types import (
     GenerationRequest,
     PreparedPrompt,
     Priority,
+    TextDelta,
 )
 
 log = logging.getLogger("codespark.engine")
@@ -125,6 +126,16 @@ class Engine:
         finally:
             if not gen.done.is_set():
                 self.cancel(gen)
+
+    def complete(self, request: GenerationRequest) -> tuple[str, Finished]:
+        """Blocking convenience for scripts and tests: the whole reply's text and its Finished event."""
+        text = []
+        for ev in self.stream(request):
+            if isinstance(ev, TextDelta):
+                text.append(ev.text)
+            elif isinstance(ev, Finished):
+                return "".join(text), ev
+        raise RuntimeError("the generation ended without a Finished event")
 
     def stats(self) -> dict:
         """Limits and occupancy of the warm-session cache, queue state, and speculation totals."""
