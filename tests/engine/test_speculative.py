@@ -91,7 +91,9 @@ def test_drafts_never_run_past_max_output_tokens(engine):
 
 
 def test_sampling_with_drafts_runs_and_reports_stats(engine):
-    messages = rewrite_messages("Rename `load` to `from_rows`.")
+    # An instruction the small model follows under sampling on every seed tried (with "Rename `load` ..." it
+    # sometimes stopped after a short, wrong reply, and on another CPU's kernels seed 7 did).
+    messages = rewrite_messages("Rename the method `cheapest` to `lowest_price`.")
     # cold: what is cached changes the prompt's chunking, hence its logits in the last bits, hence what is sampled
     text, fin = run_cold(engine, GenerationRequest(messages=messages, max_output_tokens=120, temperature=0.3, seed=7))
     assert fin.reason in ("stop", "length")
