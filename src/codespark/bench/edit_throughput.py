@@ -261,12 +261,20 @@ def summarize_samples(samples: list[dict], tasks: list[EditTask], specs: list[P.
                  if k in med and med[k][0]}
         best_ngram = max(ngram, key=lambda k: ngram[k][0]) if ngram else None
         ls_ttft = [med[k][1] for k in med if k.startswith("llama-server") and med[k][1] is not None]
+        # Every llama-server configuration prefills the prompt the same way (one without flash attention), and
+        # so do both codespark ones (drafting starts after the first token). The target compares with the lowest of llama-server's medians, which
+        # is strict: a minimum over several noisy medians sits below their common value. The pooled ratio
+        # (median of all cold TTFTs of each server) has no such bias and is reported beside it.
+        pooled = {side: summarize(s["ttft_s"] for s in samples
+                                  if s["task"] == task.name and s["config"].startswith(side) and not s["error"] and s["ttft_s"] is not None)["median"]
+                  for side in ("codespark", "llama-server")}
         per_task[task.name] = {
             "configs": rows,
             "speedup_vs_plain": _round(ratio(cs[0], plain[0])),
             "best_llama_server_ngram": best_ngram,
             "speedup_vs_best_ngram": _round(ratio(cs[0], ngram[best_ngram][0])) if best_ngram else None,
             "ttft_vs_llama_server": _round(ratio(cs[1], min(ls_ttft))) if ls_ttft else None,
+            "ttft_pooled_vs_llama_server": _round(ratio(pooled["codespark"], pooled["llama-server"])),
         }
     speedups = [t["speedup_vs_plain"] for t in per_task.values() if t["speedup_vs_plain"]]
     vs_ngram = [t["speedup_vs_best_ngram"] for t in per_task.values() if t["speedup_vs_best_ngram"]]
@@ -309,16 +317,20 @@ def write(result: dict[str, Any], out: Path) -> None:
              f"Machine: {result['machine'].get('cpu_model')} ({result['machine'].get('cpu_cores')} cores), "
              f"load average at start {result['machine'].get('load_average_1_5_15')}.", "",
              markdown_table(HEADERS, table_rows(result)), ""]
-    lines.append("| task | speedup vs plain (target >= 3x) | vs best llama-server n-gram (target > 1x) | cold TTFT vs llama-server (target <= 1x) |")
-    lines.append("| --- | --- | --- | --- |")
+    lines.append("| task | speedup vs plain (target >= 3x) | vs best llama-server n-gram (target > 1x) | "
+                 "cold TTFT vs llama-server's fastest configuration (target <= 1x) | cold TTFT, all runs pooled |")
+    lines.append("| --- | --- | --- | --- | --- |")
     for task, t in result["summary"]["tasks"].items():
         best = t["best_llama_server_ngram"] or "n/a"
         lines.append(f"| {task} | {fmt_number(t['speedup_vs_plain'])}x | {fmt_number(t['speedup_vs_best_ngram'])}x ({best}) | "
-                     f"{fmt_number(t['ttft_vs_llama_server'])}x |")
+                     f"{fmt_number(t['ttft_vs_llama_server'])}x | {fmt_number(t.get('ttft_pooled_vs_llama_server'))}x |")
     if result["skipped"]:
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in result["skipped"].items())]
     lines += ["", "Output tokens/s = output tokens / (end-to-end - TTFT); tokens counted by re-tokenizing the streamed text with the model's tokenizer. "
-              "'same as plain' = output identical to codespark's plain greedy decoding in the same round."]
+              "'same as plain' = output identical to codespark's plain greedy decoding in the same round. "
+              "Cold TTFT: the target column divides codespark's median by the lowest of llama-server's per-configuration medians "
+              "(strict: a minimum of noisy medians is biased low); the pooled column divides the median of all codespark cold TTFTs "
+              "(drafting and plain run the same prefill) by the median of all llama-server ones."]
     report.write_text(out / f"{NAME}.md", "\n".join(lines))
     panels = []
     for metric, title, unit in (("tokens_per_s", "output tokens/s", "tok/s"), ("ttft_s", "cold TTFT", "s"), ("e2e_s", "end-to-end", "s")):
