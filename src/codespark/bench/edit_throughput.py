@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -338,7 +338,9 @@ def write(result: dict[str, Any], out: Path) -> None:
             labels = [c["label"].replace("llama-server ", "ls ").replace("llama_cpp.server", "lcp").replace("codespark ", "cs ")
                       for c in t["configs"].values()]
             values = [c[metric]["median"] for c in t["configs"].values()]
-            note = f"{fmt_number(t['speedup_vs_plain'])}x plain" if metric == "tokens_per_s" else ""
+            note = {"tokens_per_s": f"{fmt_number(t['speedup_vs_plain'])}x plain",
+                    "ttft_s": f"cs / ls pooled: {fmt_number(t.get('ttft_pooled_vs_llama_server'))}x"
+                    if t.get("ttft_pooled_vs_llama_server") else ""}.get(metric, "")
             panels.append(Panel(f"{task}: {title}", unit, labels, values, note=note))
     try:
         report.bar_chart(out / f"{NAME}.png", panels, title="codespark edit throughput vs peers (same model file and threads)")
