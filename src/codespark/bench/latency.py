@@ -778,7 +778,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"- **Agent rollout**: {p['rollout_turns']} sequential turns with two function tools; each turn after the first "
         "sends a small `function_call_output` (answering the model's call, or a scripted call when the model made none), "
         f"`max_output_tokens: {p['rollout_max_tokens']}`; {p['rollout_reps']} rollouts per transport.",
-        f"- Load average (1/5/15 min) at the start of each phase: "
+        "- Load average (1/5/15 min) at the start of each phase: "
         + "; ".join(f"{k} {v}" for k, v in result["load_average"].items()) + ". "
         + result["machine"].get("note", ""),
         "",
