@@ -262,9 +262,9 @@ def summarize_samples(samples: list[dict], tasks: list[EditTask], specs: list[P.
         best_ngram = max(ngram, key=lambda k: ngram[k][0]) if ngram else None
         ls_ttft = [med[k][1] for k in med if k.startswith("llama-server") and med[k][1] is not None]
         # Every llama-server configuration prefills the prompt the same way (one without flash attention), and
-        # so do both codespark ones (drafting starts after the first token). The target compares with the lowest of llama-server's medians, which
-        # is strict: a minimum over several noisy medians sits below their common value. The pooled ratio
-        # (median of all cold TTFTs of each server) has no such bias and is reported beside it.
+        # so do both codespark ones (drafting starts after the first token). The target compares with the
+        # lowest of llama-server's medians, which is strict: a minimum over several noisy medians sits below
+        # their common value. The pooled ratio (median of all cold TTFTs of each server) has no such bias.
         pooled = {side: summarize(s["ttft_s"] for s in samples
                                   if s["task"] == task.name and s["config"].startswith(side) and not s["error"] and s["ttft_s"] is not None)["median"]
                   for side in ("codespark", "llama-server")}
