@@ -38,7 +38,7 @@ from typing import Any
 
 from . import peers as P
 from . import report
-from .report import Panel, fmt_number, markdown_table, ratio, summarize
+from .report import Panel, fmt_number, fmt_ratio, markdown_table, ratio, summarize
 
 NAME = "edit_throughput"
 FILES = Path(__file__).parent / "edit_files"
@@ -321,9 +321,9 @@ def write(result: dict[str, Any], out: Path) -> None:
                  "cold TTFT vs llama-server's fastest configuration (target <= 1x) | cold TTFT, all runs pooled |")
     lines.append("| --- | --- | --- | --- | --- |")
     for task, t in result["summary"]["tasks"].items():
-        best = t["best_llama_server_ngram"] or "n/a"
-        lines.append(f"| {task} | {fmt_number(t['speedup_vs_plain'])}x | {fmt_number(t['speedup_vs_best_ngram'])}x ({best}) | "
-                     f"{fmt_number(t['ttft_vs_llama_server'])}x | {fmt_number(t.get('ttft_pooled_vs_llama_server'))}x |")
+        best = f" ({t['best_llama_server_ngram']})" if t["best_llama_server_ngram"] else ""
+        lines.append(f"| {task} | {fmt_ratio(t['speedup_vs_plain'])} | {fmt_ratio(t['speedup_vs_best_ngram'])}{best} | "
+                     f"{fmt_ratio(t['ttft_vs_llama_server'])} | {fmt_ratio(t.get('ttft_pooled_vs_llama_server'))} |")
     if result["skipped"]:
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in result["skipped"].items())]
     lines += ["", "Output tokens/s = output tokens / (end-to-end - TTFT); tokens counted by re-tokenizing the streamed text with the model's tokenizer. "
@@ -338,9 +338,9 @@ def write(result: dict[str, Any], out: Path) -> None:
             labels = [c["label"].replace("llama-server ", "ls ").replace("llama_cpp.server", "lcp").replace("codespark ", "cs ")
                       for c in t["configs"].values()]
             values = [c[metric]["median"] for c in t["configs"].values()]
-            note = {"tokens_per_s": f"{fmt_number(t['speedup_vs_plain'])}x plain",
-                    "ttft_s": f"cs / ls pooled: {fmt_number(t.get('ttft_pooled_vs_llama_server'))}x"
-                    if t.get("ttft_pooled_vs_llama_server") else ""}.get(metric, "")
+            pooled = t.get("ttft_pooled_vs_llama_server")
+            note = {"tokens_per_s": f"{fmt_ratio(t['speedup_vs_plain'])} plain",
+                    "ttft_s": f"cs / ls pooled: {fmt_ratio(pooled)}" if pooled else ""}.get(metric, "")
             panels.append(Panel(f"{task}: {title}", unit, labels, values, note=note))
     try:
         report.bar_chart(out / f"{NAME}.png", panels, title="codespark edit throughput vs peers (same model file and threads)")

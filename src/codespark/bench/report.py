@@ -130,6 +130,11 @@ def machine_info(extra: dict[str, Any] | None = None) -> dict[str, Any]:
 # -- formats --------------------------------------------------------------------------------------
 
 
+def fmt_ratio(value: float | None) -> str:
+    """A ratio as '2.15x', or 'n/a' when a side of it was not measured."""
+    return "n/a" if value is None else f"{fmt_number(value)}x"
+
+
 def fmt_number(value: float | None, unit: str = "", digits: int | None = None) -> str:
     if value is None:
         return "n/a"
