@@ -20,6 +20,9 @@ from .websocket import WebSocketLimits, websocket_endpoint
 
 log = logging.getLogger("codespark.api")
 
+ENDPOINTS = ("POST /v1/responses (also a WebSocket there), GET/DELETE /v1/responses/{id}, "
+             "POST /v1/responses/{id}/cancel, GET /v1/models, GET /healthz, GET /metrics")
+
 
 def create_app(
     engines: dict[str, Engine],
@@ -34,32 +37,40 @@ def create_app(
     keys = KeyCheck(api_keys)
     app.state.service = service
 
+    def refuse(err: APIError) -> JSONResponse:
+        service.metrics.error("http", err.code)
+        return JSONResponse(err.body(), status_code=err.status)
+
     @app.middleware("http")
     async def require_key(request: Request, call_next):
         if keys.enabled and request.url.path != "/healthz":
             try:
                 keys.check(request.headers.get("authorization"))
             except APIError as err:
-                return JSONResponse(err.body(), status_code=err.status)
+                return refuse(err)
         return await call_next(request)
 
     @app.exception_handler(APIError)
     async def api_error(_: Request, err: APIError):
-        return JSONResponse(err.body(), status_code=err.status)
+        return refuse(err)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-        return JSONResponse(APIError(exc.status_code, str(exc.detail), code=code).body(), status_code=exc.status_code)
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):  # e.g. a client that speaks Chat Completions: say what is served here
+            message = (f"{request.method} {request.url.path} is not served here. codespark serves the OpenAI Responses "
+                       f"API: {ENDPOINTS}.")
+        return refuse(APIError(exc.status_code, message, code=code))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
-        return JSONResponse(APIError(400, str(exc.errors()[0].get("msg")), code="invalid_value").body(), status_code=400)
+        return refuse(APIError(400, str(exc.errors()[0].get("msg")), code="invalid_value"))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):
         log.exception("unhandled error")
-        return JSONResponse(APIError(500, "The server had an error while processing your request.", type="server_error", code="server_error").body(), status_code=500)
+        return refuse(APIError(500, "The server had an error while processing your request.", type="server_error", code="server_error"))
 
     app.include_router(build_router(service, time.time()))
     app.add_api_websocket_route("/v1/responses", websocket_endpoint(service, keys, ws_limits or WebSocketLimits()))

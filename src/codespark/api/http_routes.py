@@ -1,4 +1,4 @@
-"""HTTP routes: POST /v1/responses (plain or SSE), retrieve, delete, cancel, models, health."""
+"""HTTP routes: POST /v1/responses (plain or SSE), retrieve, delete, cancel, models, health, metrics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 import time
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..protocol.errors import APIError, not_found
+from .metrics import CONTENT_TYPE
 from .schemas import parse_create_request
 from .service import ResponseService
 
@@ -33,7 +34,7 @@ def build_router(service: ResponseService, started_at: float) -> APIRouter:
         req = parse_create_request(await read_json(request))
         if req.background and req.store is False:
             raise APIError(400, "Background responses must be stored: drop 'store: false'.", code="invalid_value", param="store")
-        run = await service.create(req)
+        run = await service.create(req, transport="sse" if req.stream else "http")
         if req.stream:
             async def events():
                 try:
@@ -96,6 +97,11 @@ def build_router(service: ResponseService, started_at: float) -> APIRouter:
     async def get_model(model_id: str):
         engine = service.engine_for(model_id)
         return {"id": model_id, "object": "model", "created": int(started_at), "owned_by": "codespark", "context_window": engine.n_ctx}
+
+    @router.get("/metrics")
+    def metrics():
+        # a plain def: FastAPI runs it in a worker thread, so reading engine stats never blocks the event loop
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     @router.get("/healthz")
     async def health():

@@ -18,12 +18,14 @@ from ..protocol.errors import APIError
 from ..protocol.events import ResponseBuilder
 from ..protocol.ids import new_id
 from .conversation import apply_tool_choice, build_tools, normalize_input, to_chat_messages
+from .metrics import ServerMetrics
 from .schemas import CreateResponseRequest
 from .store import ResponseStore
 
 log = logging.getLogger("codespark.api")
 
 TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
+ENDED = {"completed", "incomplete", "failed", "cancelled"}
 
 
 class ConversationCache:
@@ -79,7 +81,7 @@ class ResponseRun:
 
     def __init__(self, service: "ResponseService", engine: Engine, prepared, builder: ResponseBuilder, *,
                  new_items: list, history: list, request: CreateResponseRequest, custom_tools: set[str],
-                 cache: ConversationCache | None):
+                 cache: ConversationCache | None, transport: str, accepted_at: float):
         self.service = service
         self.engine = engine
         self.prepared = prepared
@@ -96,6 +98,10 @@ class ResponseRun:
         self._stop_after_call = request.parallel_tool_calls is False
         self._stopped_for_call = False
         self._task: asyncio.Task | None = None
+        self.transport = transport  # for metrics: "http", "sse" or "websocket"
+        self.accepted_at = accepted_at  # perf_counter when the request arrived, before rendering and tokenizing
+        self.first_output_at: float | None = None
+        self._queued_s = 0.0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._drive())
@@ -128,6 +134,8 @@ class ResponseRun:
             self._emit(self.builder.start())
             while True:
                 ev = await inbox.get()
+                if self.first_output_at is None and isinstance(ev, (TextDelta, ToolCall)):
+                    self.first_output_at = time.perf_counter()
                 if isinstance(ev, TextDelta):
                     if not self._stopped_for_call:
                         self._emit(self.builder.text(ev.text))
@@ -148,6 +156,7 @@ class ResponseRun:
             log.exception("response %s failed", self.id)
             self._emit(self.builder.finish("failed", None, error={"code": "server_error", "message": str(exc)}))
         finally:
+            self._observe()
             self.finished.set()
             self.service.in_flight.pop(self.id, None)
 
@@ -178,7 +187,17 @@ class ResponseRun:
             self._emit(self.builder.finish("cancelled", usage))
         else:
             self._emit(self.builder.finish("failed", usage, error={"code": "server_error", "message": ev.error or "generation failed"}))
+        self._queued_s = ev.timings.queued_s
         self._save()
+
+    def _observe(self) -> None:
+        priority = self.prepared.request.priority
+        status = self.builder.response["status"]  # still "in_progress" when the task itself was cancelled
+        self.service.metrics.observe(
+            model=self.engine.model_id, tier="background" if priority == Priority.BACKGROUND else "realtime",
+            transport=self.transport, status=status if status in ENDED else "cancelled",
+            ttft_s=None if self.first_output_at is None else self.first_output_at - self.accepted_at,
+            duration_s=time.perf_counter() - self.accepted_at, queued_s=self._queued_s)
 
     def _save(self) -> None:
         response = self.builder.response
@@ -198,6 +217,7 @@ class ResponseService:
         self.store = store
         self.default_model = default_model
         self.in_flight: dict[str, ResponseRun] = {}
+        self.metrics = ServerMetrics(engines)
 
     def engine_for(self, model: str | None) -> Engine:
         name = model or self.default_model
@@ -211,8 +231,10 @@ class ResponseService:
             )
         return engine
 
-    async def create(self, req: CreateResponseRequest, *, cache: ConversationCache | None = None) -> ResponseRun:
+    async def create(self, req: CreateResponseRequest, *, cache: ConversationCache | None = None,
+                     transport: str = "http") -> ResponseRun:
         """Validate against state, render and tokenize; raises APIError before anything is streamed."""
+        accepted_at = time.perf_counter()
         engine = self.engine_for(req.model)
         if req.input is None:
             raise APIError(400, "Missing required parameter: 'input'.", code="missing_required_parameter", param="input")
@@ -250,7 +272,7 @@ class ResponseService:
         prepared = await self._prepare(engine, generation, req, history, new_items)
         builder = ResponseBuilder(self._response_object(req, engine, generation))
         run = ResponseRun(self, engine, prepared, builder, new_items=new_items, history=history, request=req,
-                          custom_tools=toolset.custom, cache=cache)
+                          custom_tools=toolset.custom, cache=cache, transport=transport, accepted_at=accepted_at)
         self.in_flight[run.id] = run
         run.start()
         return run

@@ -48,8 +48,12 @@ class ResponsesConnection:
             except (WebSocketDisconnect, RuntimeError):
                 self._closed = True
 
-    async def send_error(self, err: APIError) -> None:
-        await self.send(err.ws_event())
+    async def send_error(self, err: APIError, stream_id: object = None) -> None:
+        self.service.metrics.error("websocket", err.code)
+        event = err.ws_event()
+        if isinstance(stream_id, str):
+            event["stream_id"] = stream_id
+        await self.send(event)
 
     async def serve(self) -> None:
         timer = asyncio.get_running_loop().create_task(self._expire())
@@ -114,10 +118,7 @@ class ResponsesConnection:
                     param="type",
                 )
         except APIError as err:
-            event_err = err.ws_event()
-            if isinstance(event.get("stream_id"), str):
-                event_err["stream_id"] = event["stream_id"]
-            await self.send(event_err)
+            await self.send_error(err, event.get("stream_id"))
         except Exception:  # a bug must not cost the client its connection
             log.exception("websocket event failed")
             await self.send_error(APIError(500, "The server had an error while processing the event.", type="server_error", code="server_error"))
@@ -133,7 +134,7 @@ class ResponsesConnection:
         req = parse_create_request(body)
         if req.background:
             raise APIError(400, "background is not supported over WebSocket.", code="invalid_value", param="background")
-        run = await self.service.create(req, cache=self.cache)
+        run = await self.service.create(req, cache=self.cache, transport="websocket")
         self.current = run
         self._pump = asyncio.get_running_loop().create_task(self._forward(run, req.stream_id))
 
@@ -162,6 +163,10 @@ def websocket_endpoint(service: ResponseService, keys: KeyCheck, limits: WebSock
             await ws.close(code=1008, reason="invalid_api_key")
             return
         await ws.accept()
-        await ResponsesConnection(ws, service, limits).serve()
+        service.metrics.websocket_connections.inc()
+        try:
+            await ResponsesConnection(ws, service, limits).serve()
+        finally:
+            service.metrics.websocket_connections.dec()
 
     return responses_websocket
