@@ -97,6 +97,7 @@ class ResponseRun:
         self.generation = None
         self._stop_after_call = request.parallel_tool_calls is False
         self._stopped_for_call = False
+        self._calls_made: set[tuple[str, str]] = set()
         self._task: asyncio.Task | None = None
         self.transport = transport  # for metrics: "http", "sse" or "websocket"
         self.accepted_at = accepted_at  # perf_counter when the request arrived, before rendering and tokenizing
@@ -142,6 +143,12 @@ class ResponseRun:
                 elif isinstance(ev, ToolCall):
                     if self._stopped_for_call:
                         continue
+                    if (ev.name, ev.arguments) in self._calls_made:
+                        # a small model can repeat the same call until its context is full: the reply ends here
+                        self._stopped_for_call = True
+                        self.engine.cancel(self.generation)
+                        continue
+                    self._calls_made.add((ev.name, ev.arguments))
                     self._emit(self._tool_call(ev))
                     if self._stop_after_call:
                         self._stopped_for_call = True
