@@ -85,10 +85,10 @@ def test_refused_requests_are_counted_by_code(base_url):
     before = scrape(base_url)
     bad = httpx.post(base_url + "/v1/responses", content=b'{"model": ', headers={"content-type": "application/json"})
     assert bad.status_code == 400
-    # a Chat Completions client learns what is served here instead of a bare "Not Found"
-    chat = httpx.post(base_url + "/v1/chat/completions", json={"model": MODEL, "messages": []})
-    assert chat.status_code == 404
-    assert "POST /v1/responses" in chat.json()["error"]["message"]
+    # a client that wants another API learns what is served here instead of a bare "Not Found"
+    other = httpx.post(base_url + "/v1/embeddings", json={"model": MODEL, "input": "hi"})
+    assert other.status_code == 404
+    assert "POST /v1/responses" in other.json()["error"]["message"]
     after = scrape(base_url)
     assert delta(before, after, "codespark_request_errors_total", transport="http", code="invalid_json") == 1
     assert delta(before, after, "codespark_request_errors_total", transport="http", code="not_found") == 1

@@ -21,7 +21,7 @@ from .websocket import WebSocketLimits, websocket_endpoint
 log = logging.getLogger("codespark.api")
 
 ENDPOINTS = ("POST /v1/responses (also a WebSocket there), GET/DELETE /v1/responses/{id}, "
-             "POST /v1/responses/{id}/cancel, GET /v1/models, GET /healthz, GET /metrics")
+             "POST /v1/responses/{id}/cancel, POST /v1/chat/completions, GET /v1/models, GET /healthz, GET /metrics")
 
 
 def create_app(
@@ -58,9 +58,8 @@ def create_app(
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         message = str(exc.detail)
-        if exc.status_code in (404, 405):  # e.g. a client that speaks Chat Completions: say what is served here
-            message = (f"{request.method} {request.url.path} is not served here. codespark serves the OpenAI Responses "
-                       f"API: {ENDPOINTS}.")
+        if exc.status_code in (404, 405):  # e.g. a client that wants embeddings or legacy completions: say what is served here
+            message = f"{request.method} {request.url.path} is not served here. codespark serves: {ENDPOINTS}."
         return refuse(APIError(exc.status_code, message, code=code))
 
     @app.exception_handler(RequestValidationError)

@@ -1,4 +1,4 @@
-"""HTTP routes: POST /v1/responses (plain or SSE), retrieve, delete, cancel, models, health, metrics."""
+"""HTTP routes: POST /v1/responses (plain or SSE), retrieve, delete, cancel, chat completions, models, health, metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..protocol.errors import APIError, not_found
+from . import chat_completions as chat_api
 from .metrics import CONTENT_TYPE
 from .schemas import parse_create_request
 from .service import ResponseService
@@ -16,6 +17,11 @@ from .service import ResponseService
 
 def sse(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+
+
+def sse_data(obj: dict) -> bytes:
+    """Chat Completions streams carry no event names."""
+    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n".encode()
 
 
 async def read_json(request: Request) -> object:
@@ -97,6 +103,37 @@ def build_router(service: ResponseService, started_at: float) -> APIRouter:
     async def get_model(model_id: str):
         engine = service.engine_for(model_id)
         return {"id": model_id, "object": "model", "created": int(started_at), "owned_by": "codespark", "context_window": engine.n_ctx}
+
+    @router.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        body = await read_json(request)
+        stream = isinstance(body, dict) and body.get("stream") is True
+        chat, include_usage = await chat_api.start(service, body, stream=stream)
+        if not stream:
+            async for _ in chat.deltas():
+                pass
+            if chat.error:
+                raise APIError(500, chat.error.get("message", "generation failed"), type="server_error", code="server_error")
+            return JSONResponse(chat.completion())
+
+        async def chunks():
+            try:
+                yield sse_data(chat.chunk({"role": "assistant", "content": ""}))
+                async for delta in chat.deltas():
+                    yield sse_data(chat.chunk(delta))
+                if chat.error:
+                    yield sse_data(APIError(500, chat.error.get("message", "generation failed"), type="server_error",
+                                            code="server_error").body())
+                else:
+                    yield sse_data(chat.chunk({}, chat.finish_reason))
+                    if include_usage:
+                        yield sse_data({**chat.chunk({}), "choices": [], "usage": chat.usage})
+                yield b"data: [DONE]\n\n"
+            finally:
+                if not chat.run.finished.is_set():
+                    chat.run.cancel()  # the client went away: stop generating at once
+
+        return StreamingResponse(chunks(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @router.get("/metrics")
     def metrics():
