@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 
 from ..protocol.errors import APIError, invalid
 from ..protocol.ids import new_id
+from .conversation import content_text
 from .schemas import parse_create_request
 from .service import ResponseRun, ResponseService
 
@@ -47,12 +48,6 @@ def _content(value: Any, where: str, *, optional: bool = False) -> str | list[di
     return parts
 
 
-def _text_of(content: str | list[dict[str, Any]]) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text") or p.get("refusal") or "" for p in content)
-
-
 def _input_items(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise invalid("Invalid 'messages': expected a non-empty array of messages.", "messages", "invalid_type")
@@ -67,7 +62,7 @@ def _input_items(messages: Any) -> list[dict[str, Any]]:
         elif role == "assistant":
             text = _content(m.get("content"), f"{where}.content", optional=True)
             if text:
-                items.append({"type": "message", "role": "assistant", "content": _text_of(text)})
+                items.append({"type": "message", "role": "assistant", "content": content_text(text)})
             calls = m.get("tool_calls") or []
             if not isinstance(calls, list):
                 raise invalid(f"Invalid '{where}.tool_calls': expected an array.", f"{where}.tool_calls", "invalid_type")
@@ -90,7 +85,7 @@ def _input_items(messages: Any) -> list[dict[str, Any]]:
             if not isinstance(m.get("tool_call_id"), str):
                 raise invalid(f"Missing or invalid '{where}.tool_call_id': expected a string.", f"{where}.tool_call_id", "invalid_type")
             items.append({"type": "function_call_output", "call_id": m["tool_call_id"],
-                          "output": _text_of(_content(m.get("content"), f"{where}.content", optional=True))})
+                          "output": content_text(_content(m.get("content"), f"{where}.content", optional=True))})
         else:
             raise invalid(f"Invalid '{where}.role': expected one of system, developer, user, assistant, tool.", f"{where}.role")
     return items
