@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..engine import Engine
-from ..protocol.errors import APIError
+from ..protocol.errors import APIError, server_error
 from .auth import KeyCheck
 from .http_routes import build_router
 from .service import ResponseService
@@ -69,7 +69,7 @@ def create_app(
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):
         log.exception("unhandled error")
-        return refuse(APIError(500, "The server had an error while processing your request.", type="server_error", code="server_error"))
+        return refuse(server_error())
 
     app.include_router(build_router(service, time.time()))
     app.add_api_websocket_route("/v1/responses", websocket_endpoint(service, keys, ws_limits or WebSocketLimits()))

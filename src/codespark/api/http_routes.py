@@ -8,7 +8,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ..protocol.errors import APIError, not_found
+from ..protocol.errors import APIError, not_found, server_error
 from . import chat_completions as chat_api
 from .metrics import CONTENT_TYPE
 from .schemas import parse_create_request
@@ -55,7 +55,7 @@ def build_router(service: ResponseService, started_at: float) -> APIRouter:
             return JSONResponse(run.builder.snapshot())
         response = await run.wait()
         if response["status"] == "failed":
-            raise APIError(500, (response.get("error") or {}).get("message", "generation failed"), type="server_error", code="server_error")
+            raise server_error((response.get("error") or {}).get("message", "generation failed"))
         return JSONResponse(response)
 
     @router.get("/v1/responses/{response_id}")
@@ -113,7 +113,7 @@ def build_router(service: ResponseService, started_at: float) -> APIRouter:
             async for _ in chat.deltas():
                 pass
             if chat.error:
-                raise APIError(500, chat.error.get("message", "generation failed"), type="server_error", code="server_error")
+                raise server_error(chat.error.get("message", "generation failed"))
             return JSONResponse(chat.completion())
 
         async def chunks():
@@ -122,8 +122,7 @@ def build_router(service: ResponseService, started_at: float) -> APIRouter:
                 async for delta in chat.deltas():
                     yield sse_data(chat.chunk(delta))
                 if chat.error:
-                    yield sse_data(APIError(500, chat.error.get("message", "generation failed"), type="server_error",
-                                            code="server_error").body())
+                    yield sse_data(server_error(chat.error.get("message", "generation failed")).body())
                 else:
                     yield sse_data(chat.chunk({}, chat.finish_reason))
                     if include_usage:

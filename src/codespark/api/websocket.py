@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ..protocol.errors import APIError
+from ..protocol.errors import APIError, server_error
 from .auth import KeyCheck
 from .schemas import parse_create_request
 from .service import ConversationCache, ResponseRun, ResponseService
@@ -121,7 +121,7 @@ class ResponsesConnection:
             await self.send_error(err, event.get("stream_id"))
         except Exception:  # a bug must not cost the client its connection
             log.exception("websocket event failed")
-            await self.send_error(APIError(500, "The server had an error while processing the event.", type="server_error", code="server_error"))
+            await self.send_error(server_error("The server had an error while processing the event."))
 
     async def _create(self, event: dict) -> None:
         if self.current is not None and not self.current.finished.is_set():
