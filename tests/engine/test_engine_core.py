@@ -123,3 +123,11 @@ def test_128k_context_with_yarn():
         e.prepare(ask("x = 1\n" * 20000))  # 40k tokens fit now
     finally:
         e.close()
+
+
+def test_the_llama_cpp_build_leaves_out_amx_kernels():
+    # ggml's AMX matmul crashes on Q4_K_M models (llama.cpp #20824); ./scripts/setup compiles it out on x86,
+    # and LlamaRuntime refuses the repacked ("extra") buffers that would reach it in any other build
+    from codespark.engine.runtime import amx_compiled_in
+
+    assert not amx_compiled_in(), "llama-cpp-python was built with AMX kernels: rebuild it with ./scripts/setup"

@@ -12,13 +12,17 @@ A peer that cannot be started is skipped with the reason recorded; nothing here 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
+import platform
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
+import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -71,8 +75,13 @@ def free_port() -> int:
 # -- llama-server: find or build ------------------------------------------------------------------
 
 
-def vendored_llama_cpp_source() -> Path | None:
-    """llama.cpp as vendored in the llama-cpp-python sdist that uv built the installed package from."""
+def vendored_llama_cpp_source(build_dir: Path = DEFAULT_BUILD_DIR, *, fetch: bool = True) -> Path | None:
+    """llama.cpp as vendored in the llama-cpp-python sdist the installed package was built from.
+
+    Looked for in uv's sdist cache, then in build_dir; otherwise (fetch) the sdist pinned in uv.lock is
+    downloaded into build_dir and checked against the lock's hash (./scripts/setup builds with pip, whose
+    cache keeps no unpacked source).
+    """
     try:
         version = metadata.version("llama-cpp-python")
     except metadata.PackageNotFoundError:
@@ -82,7 +91,54 @@ def vendored_llama_cpp_source() -> Path | None:
         for found in sorted(glob.glob(f"{root}/sdists-v*/pypi/llama-cpp-python/{version}/*/src/vendor/llama.cpp")):
             if (Path(found) / "CMakeLists.txt").is_file():
                 return Path(found)
-    return None
+    unpacked = build_dir / f"llama_cpp_python-{version}" / "vendor" / "llama.cpp"
+    if (unpacked / "CMakeLists.txt").is_file():
+        return unpacked
+    return _fetch_sdist(version, build_dir) if fetch else None
+
+
+def _fetch_sdist(version: str, build_dir: Path) -> Path | None:
+    try:
+        lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+        sdist = next(p["sdist"] for p in lock["package"] if p["name"] == "llama-cpp-python" and p["version"] == version)
+    except (OSError, StopIteration, KeyError, tomllib.TOMLDecodeError):
+        return None
+    algo, want = sdist["hash"].split(":", 1)
+    digest = hashlib.new(algo)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    archive = build_dir / sdist["url"].rsplit("/", 1)[-1]
+    try:
+        with httpx.stream("GET", sdist["url"], follow_redirects=True, timeout=60) as r, open(archive, "wb") as f:
+            r.raise_for_status()
+            for chunk in r.iter_bytes():
+                digest.update(chunk)
+                f.write(chunk)
+    except (httpx.HTTPError, OSError):
+        return None
+    try:
+        if digest.hexdigest() != want:
+            return None
+        with tarfile.open(archive) as tar:
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: refuse links and paths out of build_dir
+                tar.extractall(build_dir, filter="data")
+            else:
+                tar.extractall(build_dir)
+    finally:
+        archive.unlink(missing_ok=True)
+    return vendored_llama_cpp_source(build_dir, fetch=False)
+
+
+def native_build_flags() -> list[str]:
+    """CMake flags for a -march=native llama.cpp build, the same as ./scripts/setup uses for llama-cpp-python.
+
+    On x86 ggml's AMX kernels are compiled out: on Sapphire Rapids+ CPUs their matmul crashes on Q4_K_M
+    models (llama.cpp #20824). CODESPARK_LLAMA_CFLAGS overrides the flags, as in setup.
+    """
+    cflags = os.environ.get("CODESPARK_LLAMA_CFLAGS")
+    if cflags is None:
+        cflags = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" if platform.machine().lower() in ("x86_64", "amd64") else ""
+    flags = ["-DGGML_NATIVE=ON"]
+    return flags + [f"-DCMAKE_C_FLAGS={cflags}", f"-DCMAKE_CXX_FLAGS={cflags}"] if cflags else flags
 
 
 def ensure_llama_server(explicit: Path | None, build_dir: Path = DEFAULT_BUILD_DIR, *, build: bool = True,
@@ -97,16 +153,16 @@ def ensure_llama_server(explicit: Path | None, build_dir: Path = DEFAULT_BUILD_D
         return binary
     if not build:
         raise PeerUnavailable(f"no llama-server at {binary} (pass --llama-server PATH, or run without --quick to build it)")
-    source = vendored_llama_cpp_source()
+    source = vendored_llama_cpp_source(build_dir)
     if source is None:
-        raise PeerUnavailable("llama.cpp source not found in the uv sdist cache (pass --llama-server PATH)")
+        raise PeerUnavailable("llama.cpp source not found, and the sdist in uv.lock could not be fetched (pass --llama-server PATH)")
     if shutil.which("cmake") is None:
         raise PeerUnavailable("cmake is not installed (pass --llama-server PATH)")
     out = build_dir / "llama.cpp"
     out.mkdir(parents=True, exist_ok=True)
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     configure = ["cmake", "-S", str(source), "-B", str(out), *generator, "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF",
-                 "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DGGML_NATIVE=ON"]
+                 "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", *native_build_flags()]
     compile_ = ["cmake", "--build", str(out), "--target", "llama-server", "-j", str(min(2, os.cpu_count() or 1))]
     log(f"building llama-server from {source} into {out} (several minutes)...")
     with open(build_dir / "llama-server-build.log", "w") as f:

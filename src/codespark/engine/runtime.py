@@ -110,6 +110,16 @@ def _native_abort_callback():
     return llama_cpp.ggml_abort_callback(address) if address else None
 
 
+def amx_compiled_in() -> bool:
+    """Whether this llama.cpp build carries ggml's AMX kernels (an -march=native build on a Sapphire Rapids+ CPU).
+
+    Their matmul crashes on Q4_K_M models (llama.cpp #20824, unfixed), and they are reached only through the
+    "extra" buffer types, so a build that has them loads models without those types: plain, unrepacked weights.
+    `./scripts/setup` compiles AMX out, which keeps the AVX2/AVX-512 repacking; this guards other builds.
+    """
+    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+
+
 class LlamaRuntime:
     """One loaded model with one llama.cpp context holding several KV sequences (one stream each, or one pool)."""
 
@@ -120,7 +130,7 @@ class LlamaRuntime:
         self.model_path = Path(model_path)
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = 0
-        model_params.use_extra_bufts = config.repack_weights
+        model_params.use_extra_bufts = config.repack_weights and not amx_compiled_in()
         self.model = internals.LlamaModel(path_model=str(model_path), params=model_params, verbose=False)
         self.vocab = self.model.vocab
         self.n_vocab = self.model.n_vocab()
