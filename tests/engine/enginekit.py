@@ -80,12 +80,22 @@ class GreedyRun:
 
 def run_cold_tokens(engine: Engine, request: GenerationRequest) -> GreedyRun:
     text, fin = run_cold(engine, request)
+    return GreedyRun(text, fin, last_run_tokens(engine, request))
+
+
+def run_tokens(engine: Engine, request: GenerationRequest) -> GreedyRun:
+    """Like run_cold_tokens, with whatever the engine keeps warm."""
+    text, fin = run(engine, request)
+    return GreedyRun(text, fin, last_run_tokens(engine, request))
+
+
+def last_run_tokens(engine: Engine, request: GenerationRequest) -> list[int]:
     prompt = engine.prepare(request).tokens
-    with engine._cv:  # forget() left one warm sequence: this run's
-        slot = max(engine.pool.slots, key=lambda s: len(s.tokens))
+    with engine._cv:  # the sequence used last: this run's
+        slot = max(engine.pool.slots, key=lambda s: s.last_used)
         tokens = list(slot.tokens)
     assert tokens[: len(prompt)] == prompt
-    return GreedyRun(text, fin, tokens[len(prompt):])
+    return tokens[len(prompt):]
 
 
 def reference_logits(engine: Engine, tokens: list[int]) -> np.ndarray:

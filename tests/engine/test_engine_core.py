@@ -9,6 +9,8 @@ import pytest
 from codespark.engine import ContextLengthExceeded, Engine, Finished, GenerationRequest, RuntimeConfig, TextDelta
 from codespark.models import DEFAULT_MODEL_ID, resolve_model
 
+from enginekit import assert_same_greedy_output, run_cold_tokens, run_tokens
+
 
 @pytest.fixture(scope="module")
 def engine():
@@ -28,11 +30,15 @@ def run(engine, request):
 
 def test_greedy_output_is_reproducible_cold_and_warm(engine):
     req = ask("Write a Python function that checks whether a number is prime.", max_output_tokens=48)
-    first, f1 = run(engine, req)
-    second, f2 = run(engine, req)
-    assert first and first == second
-    assert f1.usage.output_tokens == f2.usage.output_tokens == 48
+    cold = run_cold_tokens(engine, req)
+    warm = run_tokens(engine, req)
+    f1, f2 = cold.finished, warm.finished
+    assert cold.text and f1.usage.output_tokens == f2.usage.output_tokens == 48
     assert f2.usage.cached_tokens == f2.usage.input_tokens - 1  # everything but the last prompt token was reused
+    # The warm turn evaluates the last prompt token alone, the cold one inside a 512-token chunk. CPU kernels
+    # are not batch-invariant (speculative.py), so the two may fork, but only where the model is at a near-tie
+    # (seen on an AVX-512 CPU: "is_prime(number" vs "is_prime(n", the top two within 0.3).
+    assert_same_greedy_output(engine, req, cold, warm)
 
 
 def test_follow_up_turn_evaluates_only_new_tokens(engine):
