@@ -37,7 +37,7 @@ def test_greedy_output_is_reproducible_cold_and_warm(engine):
     assert f2.usage.cached_tokens == f2.usage.input_tokens - 1  # everything but the last prompt token was reused
     # The warm turn evaluates the last prompt token alone, the cold one inside a 512-token chunk. CPU kernels
     # are not batch-invariant (speculative.py), so the two may fork, but only where the model is at a near-tie
-    # (seen on an AVX-512 CPU: "is_prime(number" vs "is_prime(n", the top two within 0.3).
+    # (seen on an AVX-512 CPU: "is_prime(number" vs "is_prime(n").
     assert_same_greedy_output(engine, req, cold, warm)
 
 

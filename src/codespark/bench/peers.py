@@ -97,11 +97,19 @@ def vendored_llama_cpp_source(build_dir: Path = DEFAULT_BUILD_DIR, *, fetch: boo
     return _fetch_sdist(version, build_dir) if fetch else None
 
 
+def locked_llama_sdist() -> dict[str, str]:
+    """The llama-cpp-python sdist pinned in uv.lock: version, url and hash ("sha256:..."); ./scripts/setup reads it too."""
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    pkg = next(p for p in lock["package"] if p["name"] == "llama-cpp-python")
+    return {"version": pkg["version"], "url": pkg["sdist"]["url"], "hash": pkg["sdist"]["hash"]}
+
+
 def _fetch_sdist(version: str, build_dir: Path) -> Path | None:
     try:
-        lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
-        sdist = next(p["sdist"] for p in lock["package"] if p["name"] == "llama-cpp-python" and p["version"] == version)
+        sdist = locked_llama_sdist()
     except (OSError, StopIteration, KeyError, tomllib.TOMLDecodeError):
+        return None
+    if sdist["version"] != version:
         return None
     algo, want = sdist["hash"].split(":", 1)
     digest = hashlib.new(algo)
@@ -128,15 +136,20 @@ def _fetch_sdist(version: str, build_dir: Path) -> Path | None:
     return vendored_llama_cpp_source(build_dir, fetch=False)
 
 
-def native_build_flags() -> list[str]:
-    """CMake flags for a -march=native llama.cpp build, the same as ./scripts/setup uses for llama-cpp-python.
+def llama_cflags() -> str:
+    """C/C++ flags for every -march=native llama.cpp build here: llama-cpp-python's (./scripts/setup) and llama-server's.
 
     On x86 ggml's AMX kernels are compiled out: on Sapphire Rapids+ CPUs their matmul crashes on Q4_K_M
-    models (llama.cpp #20824). CODESPARK_LLAMA_CFLAGS overrides the flags, as in setup.
+    models (llama.cpp #20824). CODESPARK_LLAMA_CFLAGS overrides them.
     """
     cflags = os.environ.get("CODESPARK_LLAMA_CFLAGS")
     if cflags is None:
         cflags = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" if platform.machine().lower() in ("x86_64", "amd64") else ""
+    return cflags
+
+
+def native_build_flags() -> list[str]:
+    cflags = llama_cflags()
     flags = ["-DGGML_NATIVE=ON"]
     return flags + [f"-DCMAKE_C_FLAGS={cflags}", f"-DCMAKE_CXX_FLAGS={cflags}"] if cflags else flags
 
