@@ -182,6 +182,7 @@ class ResponseRun:
         self.builder.response["codespark"] = {
             "queued_ms": round(ev.timings.queued_s * 1000, 3),
             "prefill_ms": round(ev.timings.prefill_s * 1000, 3),
+            "flash_prefill": ev.timings.flash_prefill,
             "decode_ms": round(ev.timings.decode_s * 1000, 3),
             "decode_steps": ev.timings.decode_steps,
             "draft_sources": ev.timings.draft_sources,

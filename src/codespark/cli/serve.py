@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=cfg.flash_attn,
                    help="llama.cpp flash attention (default: off, which is faster on CPU; on with --shared-kv, where "
                         "it skips other conversations' cells; see docs/benchmarks/profile.md; or CODESPARK_FLASH_ATTN)")
+    p.add_argument("--prefill-flash-attn", action=argparse.BooleanOptionalAction, default=cfg.prefill_flash_attn,
+                   help="prefill long uncached prompts with flash attention in a second context, then move the KV "
+                        "over (default: on where llama.cpp has AVX-512 kernels, where that is faster; costs one more "
+                        "--ctx-size of KV memory; or CODESPARK_PREFILL_FLASH_ATTN)")
     p.add_argument("--store", default=str(cfg.store_path), help="SQLite file for stored responses")
     p.add_argument("--log-level", default=cfg.log_level, help="debug, info, warning (default), error")
 
@@ -39,6 +43,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     cfg.store_path = args.store
     cfg.draft_model = args.draft_model
     cfg.flash_attn = args.flash_attn
+    cfg.prefill_flash_attn = args.prefill_flash_attn
     cfg.shared_kv = args.shared_kv
     cfg.log_level = args.log_level
     return cfg

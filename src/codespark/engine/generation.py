@@ -30,6 +30,10 @@ from .speculative import (
 )
 from .types import EngineEvent, Finished, PreparedPrompt, TextDelta, Timings, ToolCall, Usage
 
+# Shorter stretches prefill in the main context: flash attention's lead grows with the context, and moving
+# the KV over costs about 20 ms at 2k tokens (docs/benchmarks/profile.md §9).
+FLASH_PREFILL_MIN_TOKENS = 512
+
 
 class Generation:
     def __init__(self, prompt: PreparedPrompt, sink: Callable[[EngineEvent], None], prefill_chunk: int,
@@ -65,6 +69,8 @@ class Generation:
         self._draft_model = draft_model
         self._indentation = indentation
         self.preempted = 0  # steps stopped mid-way to let real-time work in
+        self._flash_prefill = False  # prefilling in the runtime's flash-attention prefill context
+        self._runtime: LlamaRuntime | None = None
 
     @property
     def started(self) -> bool:
@@ -80,6 +86,11 @@ class Generation:
             self._constraint = NameConstraint.for_tools(self._names, lambda t: runtime.tokenize(t, special=False))
         self.timings.queued_s = time.perf_counter() - self._created
         self.slot, reuse, source = pool.acquire(self.prompt.tokens)
+        cold = len(self.prompt.tokens) - reuse
+        # A long uncached stretch prefills faster in the runtime's flash-attention prefill context, which starts
+        # at position 0: a short cached prefix (a template's opening, a shared system line) is evaluated again.
+        if cold >= FLASH_PREFILL_MIN_TOKENS and reuse * 16 <= cold and runtime.claim_prefill_context(self):
+            self._flash_prefill, reuse, source = True, 0, None
         if source is not None:
             if runtime.copy_pays(reuse):
                 runtime.copy_sequence(source.seq, self.slot.seq, reuse)
@@ -92,6 +103,7 @@ class Generation:
         del self.slot.tokens[reuse:]
         self._n_past = reuse
         self.usage.cached_tokens = reuse
+        self._runtime = runtime
 
     def step(self, runtime: LlamaRuntime, pool: SlotPool) -> bool:
         """Run one unit of work; True when the generation is finished."""
@@ -121,11 +133,23 @@ class Generation:
             chunk = self.prompt.tokens[self._n_past : self._n_past + self.prefill_chunk]
             last = self._n_past + len(chunk) == len(self.prompt.tokens)
             # logits only for the prompt's last token, and only when a reply follows
-            self._decode(runtime, pool, chunk, [len(chunk) - 1] if last and self.request.generate else [])
+            want = [len(chunk) - 1] if last and self.request.generate else []
+            if self._flash_prefill:
+                runtime.decode(0, chunk, self._n_past, want, prefill_context=True)
+            else:
+                self._decode(runtime, pool, chunk, want)
             self._n_past += len(chunk)
             self.timings.prefill_tokens += len(chunk)
             if last and self.request.generate:
                 self._next_token = self._choose(runtime.logits(-1))
+            if last and self._flash_prefill:
+                self._flash_prefill = False
+                assert self.slot is not None
+                if runtime.take_prefilled(self.slot.seq):
+                    self.slot.tokens[:] = self.prompt.tokens
+                    self.timings.flash_prefill = True
+                else:  # not movable: prefill again, here
+                    self._n_past, self.timings.prefill_tokens = 0, 0
         finally:
             self.timings.prefill_s += time.perf_counter() - t0
         return False
@@ -265,6 +289,13 @@ class Generation:
                 self._emit_text(tail)
             for kind, value in self._parser.finish():
                 self._emit_piece(kind, value)
+        if self._runtime is not None:
+            if self._flash_prefill and self._n_past and reason == "cancelled" and self.slot is not None:
+                # stopped inside the prompt: keep what was evaluated, as a prefill in this context would
+                self._flash_prefill = False
+                if self._runtime.take_prefilled(self.slot.seq):
+                    self.slot.tokens[:] = self.prompt.tokens[: self._n_past]
+            self._runtime.release_prefill_context(self)
         self.done.set()
         self.sink(Finished(reason, self.usage, self.timings, error))
         return True

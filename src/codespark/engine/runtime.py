@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,12 @@ class RuntimeConfig:
     # that codespark and llama-server run the same kernels (docs/benchmarks/profile.md §7). CPU kernels are not
     # batch-invariant with or without them (speculative.py).
     repack_weights: bool = True
+    # Long uncached prompts prefill in a second, flash-attention context whose KV then moves into the
+    # plain-attention one (the verification passes stay plain). With llama.cpp's AVX-512 flash-attention
+    # kernels a 2.2k-token prompt prefills 1.14-1.2x faster, the ~20 ms move included; with AVX2 ones flash
+    # attention prefilled no faster (docs/benchmarks/profile.md §2, §9). None: on where llama.cpp reports
+    # AVX-512 and attention is otherwise plain. Costs one more n_ctx of KV memory.
+    prefill_flash_attn: bool | None = None
 
 
 def _silence_llama_logs() -> None:
@@ -155,7 +162,9 @@ class LlamaRuntime:
         )
         # llama.cpp clears the whole cache at load: one that does not fit would be killed by the OOM killer
         # mid-start rather than refused, so check first (per-conversation streams multiply it by n_seq_max)
-        needed, available = self._kv_bytes(params.n_ctx), available_memory()
+        self.flash_prefill = self._wants_flash_prefill(config)
+        needed = self._kv_bytes(params.n_ctx + (config.n_ctx if self.flash_prefill else 0))
+        available = available_memory()
         if available is not None and needed > available:
             self.model.close()
             raise KVCacheTooLarge(needed, available, params.n_ctx)
@@ -166,6 +175,15 @@ class LlamaRuntime:
             params.yarn_orig_ctx = config.native_context
         self.context = internals.LlamaContext(model=self.model, params=params, verbose=False)
         self.ctx = self.context.ctx
+        self._prefill_context: internals.LlamaContext | None = None
+        self._state_buf = np.empty(0, dtype=np.uint8)  # the KV state on its way out of the prefill context
+        if self.flash_prefill:  # one sequence, flash attention (its V cache is not transposed: see take_prefilled)
+            params.n_ctx, params.n_seq_max, params.kv_unified = config.n_ctx, 1, True
+            params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            self._prefill_context = internals.LlamaContext(model=self.model, params=params, verbose=False)
+        self.prefill_owner: object | None = None  # the generation whose prompt the prefill context holds
+        self.flash_prefills = 0  # prompts prefilled there and moved over
+        self._last_ctx = self.ctx  # whose logits logits() reads
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.n_ctx = llama_cpp.llama_n_ctx_seq(self.ctx)  # what one conversation can fill
         self.kv_cells = llama_cpp.llama_n_ctx(self.ctx)  # all conversations together
@@ -191,8 +209,17 @@ class LlamaRuntime:
                 return flag.raw[0] != 0
 
             self._abort_cb = _python_abort
-        llama_cpp.llama_set_abort_callback(self.ctx, self._abort_cb, ctypes.cast(self._abort_flag, ctypes.c_void_p))
-        self.kv_bytes = self._kv_bytes(self.kv_cells)
+        for ctx in (self.ctx, self._prefill_context.ctx if self._prefill_context else None):
+            if ctx is not None:
+                llama_cpp.llama_set_abort_callback(ctx, self._abort_cb, ctypes.cast(self._abort_flag, ctypes.c_void_p))
+        self.kv_bytes = self._kv_bytes(self.kv_cells + (config.n_ctx if self.flash_prefill else 0))
+
+    def _wants_flash_prefill(self, config: RuntimeConfig) -> bool:
+        if self.flash_attn:
+            return False  # the main context prefills with flash attention already
+        if config.prefill_flash_attn is not None:
+            return config.prefill_flash_attn
+        return "AVX512 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
 
     def _kv_bytes(self, cells: int) -> int:
         """Size of an (f16) KV cache of `cells` cells: for all of them, the memory bound of all warm sequences."""
@@ -253,12 +280,13 @@ class LlamaRuntime:
     # -- compute ------------------------------------------------------------------------------
 
     def decode(self, seq: int, tokens: Sequence[int], start: int, logits: Sequence[int] | None = None,
-               *, all_logits: bool = False) -> None:
+               *, all_logits: bool = False, prefill_context: bool = False) -> None:
         """Evaluate `tokens` at positions start.. of `seq`.
 
         `logits` lists the batch indices whose logits are needed (default: the last one only); asking for
         fewer rows is what makes prefill and draft verification cheap. `all_logits` asks for every row (a
-        draft verification). Raises KVCacheFull, or Aborted after `request_abort()`.
+        draft verification). `prefill_context` evaluates them in the flash-attention prefill context instead, whose one
+        sequence is 0. Raises KVCacheFull, or Aborted after `request_abort()`.
         """
         n = len(tokens)
         if n == 0 or n > self.config.n_batch:
@@ -280,7 +308,9 @@ class LlamaRuntime:
                 seq_ids[i][0] = seq
                 seen[i] = seq
         b.n_tokens = n
-        rc = llama_cpp.llama_decode(self.ctx, b)
+        ctx = self._prefill_context.ctx if prefill_context and self._prefill_context else self.ctx
+        self._last_ctx = ctx
+        rc = llama_cpp.llama_decode(ctx, b)
         if rc == 0:
             return
         self._n_outputs = 0
@@ -292,13 +322,65 @@ class LlamaRuntime:
 
     def logits(self, index: int) -> np.ndarray:
         """Logits of batch row `index` from the last decode (a view: copy it before the next decode)."""
-        ptr = llama_cpp.llama_get_logits_ith(self.ctx, index)
+        ptr = llama_cpp.llama_get_logits_ith(self._last_ctx, index)
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
 
     def output_logits(self) -> np.ndarray:
         """All rows computed by the last decode, in batch order, as one (n_outputs, n_vocab) view."""
-        ptr = llama_cpp.llama_get_logits(self.ctx)
+        ptr = llama_cpp.llama_get_logits(self._last_ctx)
         return np.ctypeslib.as_array(ptr, shape=(self._n_outputs, self.n_vocab))
+
+    # -- the flash-attention prefill context ---------------------------------------------------
+
+    def claim_prefill_context(self, owner: object) -> bool:
+        """Reserve the prefill context for one prompt; False while another prompt holds it."""
+        if self._prefill_context is None or self.prefill_owner not in (None, owner):
+            return False
+        if self.prefill_owner is None:
+            llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self._prefill_context.ctx), 0, 0, -1)
+        self.prefill_owner = owner
+        return True
+
+    def release_prefill_context(self, owner: object) -> None:
+        if self.prefill_owner is owner:
+            self.prefill_owner = None
+
+    def take_prefilled(self, seq: int) -> bool:
+        """Move what the prefill context holds into `seq` of the main context (replacing its cells), and empty it.
+
+        False when the state could not be moved (an unexpected layout): `seq` is then empty, and the prefill
+        context is not used again.
+
+        llama.cpp's sequence state carries the V cache as stored: rows of cells under flash attention,
+        transposed under plain attention, and it refuses to load one layout into the other. So the state is
+        rewritten on the way: V transposed, and the one stream spread over the main context's streams.
+        """
+        source = self._prefill_context.ctx
+        self.drop(seq)
+        try:
+            n_streams = 1 if self.kv_shared else self.config.n_seq_max
+            size = llama_cpp.llama_state_seq_get_size(source, 0)
+            room = size + 4 * (n_streams - 1)
+            # kept between moves (fresh pages cost more than the copy itself), up to a few thousand tokens' worth
+            buf = self._state_buf if self._state_buf.size >= room else np.empty(room, dtype=np.uint8)
+            if room <= _KEPT_STATE_BYTES:
+                self._state_buf = buf
+            if llama_cpp.llama_state_seq_get_data(source, _bytes_ptr(buf), size, 0) != size:
+                raise DecodeError("could not read the prefilled KV cache")
+            size = transpose_state_v(buf, size, n_streams)
+            if llama_cpp.llama_state_seq_set_data(self.ctx, _bytes_ptr(buf), size, seq) != size:
+                raise DecodeError("could not load the prefilled KV cache")
+            self.flash_prefills += 1
+            return True
+        except DecodeError:
+            self.drop(seq)
+            self._prefill_context.close()
+            self._prefill_context, self.flash_prefill = None, False
+            return False
+        finally:
+            if self._prefill_context is not None:
+                llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(source), 0, 0, -1)
+            self.prefill_owner = None
 
     # -- interrupting a decode (any thread) --------------------------------------------------
 
@@ -313,5 +395,71 @@ class LlamaRuntime:
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
+        if self._prefill_context is not None:
+            self._prefill_context.close()
         self.context.close()
         self.model.close()
+
+
+_STATE_MAGIC = 0xAF143CD8  # llama.cpp's sequence-state header
+_KEPT_STATE_BYTES = 64 << 20  # about 5k tokens of the 0.5B model's KV
+
+
+def _bytes_ptr(array: np.ndarray):
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+
+
+def _bytes_ptr(array: np.ndarray):
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+
+
+def transpose_state_v(buf: np.ndarray, size: int, n_streams: int) -> int:
+    """Rewrite, in place, a one-stream llama.cpp sequence state with V stored by cell into the same with V
+    transposed, spread over n_streams; returns its new size (buf needs 4 spare bytes per extra stream).
+
+    The layout (llama-kv-cache.cpp, state_write): magic, seq id, stream count; per stream a cell count, per
+    cell (pos, n_seq, seq ids), then v_trans, n_layer, per layer K (type, row size, rows) and per layer V
+    (type, row size, rows), or when transposed (type, element size, width, columns). The cells land in the
+    target sequence's own stream whichever stream they are listed under, so the others are left empty.
+    """
+    state = buf[:size]
+    off = 0
+
+    def take(fmt: str) -> tuple:
+        nonlocal off
+        values = struct.unpack_from(fmt, state, off)
+        off += struct.calcsize(fmt)
+        return values
+
+    magic, _seq_id, streams = take("<IiI")
+    if magic != _STATE_MAGIC or streams != 1:
+        raise DecodeError("unexpected KV state layout")
+    (cells,) = take("<I")
+    for _ in range(cells):
+        _pos, n_seq = take("<iI")
+        off += 4 * n_seq
+    v_flag_at = off
+    v_trans, n_layer = take("<II")
+    if v_trans != 0:
+        raise DecodeError("unexpected KV state layout")
+    for _ in range(n_layer):
+        _type, row = take("<iQ")
+        off += row * cells
+    blocks = []
+    for _ in range(n_layer):
+        v_type, row = take("<iQ")
+        el = 2 if v_type == 1 else 4 if v_type == 0 else 0  # f16, f32: the only V types codespark uses
+        if el == 0 or row % el or off + row * cells > size:
+            raise DecodeError("unexpected KV state layout")
+        blocks.append((off, v_type, el, row // el))
+        off += row * cells
+    if off != size:
+        raise DecodeError("unexpected KV state layout")
+    struct.pack_into("<I", state, 8, n_streams)
+    struct.pack_into("<I", state, v_flag_at, 1)
+    for start, v_type, el, width in blocks:
+        struct.pack_into("<iII", state, start - 12, v_type, el, width)
+        block = state[start : start + el * width * cells].view(np.uint16 if el == 2 else np.uint32)
+        block.reshape(width, cells)[...] = block.reshape(cells, width).copy().T
+    buf[size : size + 4 * (n_streams - 1)] = 0  # each extra stream: a 0 cell count
+    return size + 4 * (n_streams - 1)

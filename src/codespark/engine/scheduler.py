@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -64,7 +65,7 @@ class Engine:
         self._thread.start()
 
     def _load_draft_runtime(self, path: Path, config: RuntimeConfig) -> LlamaRuntime:
-        draft = LlamaRuntime(path, config)
+        draft = LlamaRuntime(path, replace(config, prefill_flash_attn=False))  # drafts its own few tokens
         probe = "def main():\n    return {'ok': True}  # ünïcode <|im_end|>"
         if draft.n_vocab != self.runtime.n_vocab or draft.tokenize(probe) != self.runtime.tokenize(probe):
             draft.close()
@@ -155,6 +156,9 @@ class Engine:
                 "waiting": sum(len(q) for q in self._waiting.values()),
                 "threads": self.runtime.threads,
                 "flash_attn": self.runtime.flash_attn,
+                # long uncached prompts prefilled with flash attention in a second context, then moved over
+                "prefill_flash_attn": self.runtime.flash_prefill,
+                "flash_prefills": self.runtime.flash_prefills,
                 "prefill_chunk": self.prefill_chunk,
                 "speculation": {"enabled": self.speculation.enabled, "max_draft": self.speculation.max_draft,
                                 "cost_exponent": round(self.cost.exponent, 3),

@@ -42,6 +42,7 @@ class Timings:
     queued_s: float = 0.0
     prefill_s: float = 0.0
     prefill_tokens: int = 0  # prompt tokens evaluated (the rest came from the KV cache)
+    flash_prefill: bool = False  # evaluated with flash attention in the runtime's prefill context
     decode_s: float = 0.0  # time inside llama_decode + sampling for generated tokens
     decode_steps: int = 0  # forward passes while generating (one pass verifies a whole draft)
     first_token_s: float | None = None  # from submission to the first output token
