@@ -1,6 +1,6 @@
 """Prefill in a second, flash-attention context, then a move of its KV into the decoding context: the output
-matches a prefill done in place, the moved cache serves follow-up turns, and a cancel or a preemption loses
-nothing. Forced on here, so that it is tested on every CPU (by default it is on where it pays)."""
+matches a prefill done in place, the moved cache serves follow-up turns, and a cancel or a real-time request
+that takes the context over loses nothing. Forced on here, so that it is tested on every CPU (by default it is on where it pays)."""
 
 from __future__ import annotations
 
@@ -100,22 +100,26 @@ def test_a_cancelled_flash_prefill_keeps_what_it_evaluated(engines):
     assert again.reason == "length" and again.usage.cached_tokens == held
 
 
-def test_realtime_work_overtakes_a_background_flash_prefill(engines):
-    flash, _ = engines
+def test_realtime_work_takes_the_prefill_context_over_from_background_work(engines):
+    flash, plain = engines
     forget(flash)
     messages = rewrite_messages("Add type hints everywhere.")
     messages[1]["content"] *= 3
-    bg, bg_events = submit(flash, GenerationRequest(messages=messages, max_output_tokens=4, priority=Priority.BACKGROUND))
-    while not bg.started:
+    bg_req = GenerationRequest(messages=messages, max_output_tokens=8, priority=Priority.BACKGROUND, temperature=0)
+    bg, bg_events = submit(flash, bg_req)
+    while bg.timings.prefill_tokens < 512:  # a chunk evaluated in the prefill context, the next one running
         time.sleep(0.01)
-    time.sleep(0.3)  # inside its first chunk
     rt_text, rt = run(flash, long_request("Rename `value` to `worth`.", max_output_tokens=4))
     assert rt.reason == "length" and rt_text
-    assert not rt.timings.flash_prefill  # the prefill context was the background's: plain prefill, in place
-    _, fin = collect(bg_events)
+    assert rt.timings.flash_prefill  # handed over by the background generation...
+    bg_text, fin = collect(bg_events)
     assert fin.reason == "length" and bg.preempted >= 1
-    assert fin.timings.flash_prefill and fin.timings.prefill_tokens == fin.usage.input_tokens  # evaluated once
+    assert not fin.timings.flash_prefill  # ...which moved what it had evaluated and went on in place
+    assert fin.timings.prefill_tokens == fin.usage.input_tokens  # every prompt token evaluated exactly once
     assert kv_positions(flash, bg.slot.seq) == len(bg.slot.tokens)
+    # the half-moved cache is sound: the output is that of a prompt prefilled in place (near-ties aside)
+    moved = GreedyRun(bg_text, fin, list(bg.slot.tokens[fin.usage.input_tokens :]))
+    assert_same_greedy_output(plain, bg_req, run_cold_tokens(plain, bg_req), moved)
 
 
 def state(cells: list[tuple[int, list[int]]], k_rows: list[bytes], v_rows: np.ndarray, v_type: int = 1,

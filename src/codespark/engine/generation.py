@@ -89,7 +89,7 @@ class Generation:
         cold = len(self.prompt.tokens) - reuse
         # A long uncached stretch prefills faster in the runtime's flash-attention prefill context, which starts
         # at position 0: a short cached prefix (a template's opening, a shared system line) is evaluated again.
-        if cold >= FLASH_PREFILL_MIN_TOKENS and reuse * 16 <= cold and runtime.claim_prefill_context(self):
+        if cold >= FLASH_PREFILL_MIN_TOKENS and reuse * 16 <= cold and self._claim_prefill_context(runtime):
             self._flash_prefill, reuse, source = True, 0, None
         if source is not None:
             if runtime.copy_pays(reuse):
@@ -143,16 +143,30 @@ class Generation:
             if last and self.request.generate:
                 self._next_token = self._choose(runtime.logits(-1))
             if last and self._flash_prefill:
-                self._flash_prefill = False
-                assert self.slot is not None
-                if runtime.take_prefilled(self.slot.seq):
-                    self.slot.tokens[:] = self.prompt.tokens
-                    self.timings.flash_prefill = True
-                else:  # not movable: prefill again, here
-                    self._n_past, self.timings.prefill_tokens = 0, 0
+                self.timings.flash_prefill = self.leave_prefill_context(runtime)
         finally:
             self.timings.prefill_s += time.perf_counter() - t0
         return False
+
+    def _claim_prefill_context(self, runtime: LlamaRuntime) -> bool:
+        holder = runtime.prefill_owner
+        if isinstance(holder, Generation) and holder.request.priority > self.request.priority:
+            holder.leave_prefill_context(runtime)  # lower-priority work goes on prefilling in place
+        return runtime.claim_prefill_context(self)
+
+    def leave_prefill_context(self, runtime: LlamaRuntime) -> bool:
+        """Move what the flash prefill context evaluated so far into this generation's slot, and free the
+        context; prefill goes on in place. False when it could not be moved: the prompt is evaluated again."""
+        self._flash_prefill = False
+        moved = False
+        if self._n_past and self.slot is not None:
+            moved = runtime.take_prefilled(self.slot.seq)
+            if moved:
+                self.slot.tokens[:] = self.prompt.tokens[: self._n_past]
+            else:
+                self._n_past = self.timings.prefill_tokens = 0
+        runtime.release_prefill_context(self)
+        return moved
 
     def _decode_step(self, runtime: LlamaRuntime, pool: SlotPool) -> bool:
         t0 = time.perf_counter()
@@ -290,11 +304,8 @@ class Generation:
             for kind, value in self._parser.finish():
                 self._emit_piece(kind, value)
         if self._runtime is not None:
-            if self._flash_prefill and self._n_past and reason == "cancelled" and self.slot is not None:
-                # stopped inside the prompt: keep what was evaluated, as a prefill in this context would
-                self._flash_prefill = False
-                if self._runtime.take_prefilled(self.slot.seq):
-                    self.slot.tokens[:] = self.prompt.tokens[: self._n_past]
+            if self._flash_prefill and reason == "cancelled":
+                self.leave_prefill_context(self._runtime)  # stopped inside the prompt: keep what was evaluated
             self._runtime.release_prefill_context(self)
         self.done.set()
         self.sink(Finished(reason, self.usage, self.timings, error))
