@@ -1,6 +1,7 @@
 """Prefill in a second, flash-attention context, then a move of its KV into the decoding context: the output
 matches a prefill done in place, the moved cache serves follow-up turns, and a cancel or a real-time request
-that takes the context over loses nothing. Forced on here, so that it is tested on every CPU (by default it is on where it pays)."""
+that takes the context over loses nothing. Forced on here, so that it is tested on every CPU (by default it is
+on only where it pays)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ def kv_positions(engine, seq: int) -> int:
 
 def long_request(instruction: str, **kw) -> GenerationRequest:
     messages = rewrite_messages(instruction)
-    messages[1]["content"] = "Some context first:\n" + messages[1]["content"] + "\n\nThe task:\n" + messages[1]["content"]
-    return GenerationRequest(messages=messages, temperature=0, **kw)  # ~960 tokens
+    content = messages[1]["content"]
+    messages[1]["content"] = f"Some context first:\n{content}\n\nThe task:\n{content}"  # ~960 tokens in all
+    return GenerationRequest(messages=messages, temperature=0, **kw)
 
 
 def test_flash_prefill_gives_the_output_of_an_in_place_prefill(engines):
@@ -151,13 +153,15 @@ def test_state_rewrite_transposes_v_and_adds_empty_streams():
     assert out[-8:] == bytes(8)  # two empty streams
 
 
-@pytest.mark.parametrize("change", ["magic", "v_trans", "v_type", "truncated"])
+@pytest.mark.parametrize("change", ["magic", "v_trans", "v_type", "truncated", "cut in the cells"])
 def test_state_rewrite_refuses_layouts_it_does_not_know(change):
     v = np.arange(6, dtype=np.uint16).reshape(2, 3)
     raw = state([(0, [0]), (1, [0])], [b"KKKK", b"kkkk"], v, magic=0xDEAD if change == "magic" else 0xAF143CD8,
                 v_trans=1 if change == "v_trans" else 0, v_type=8 if change == "v_type" else 1)
     if change == "truncated":
         raw = raw[:-2]
+    if change == "cut in the cells":
+        raw = raw[:30]
     buf = np.frombuffer(raw, dtype=np.uint8).copy()
     with pytest.raises(DecodeError):
         transpose_state_v(buf, len(raw), 1)

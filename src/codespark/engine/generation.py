@@ -31,8 +31,10 @@ from .speculative import (
 from .types import EngineEvent, Finished, PreparedPrompt, TextDelta, Timings, ToolCall, Usage
 
 # Shorter stretches prefill in the main context: flash attention's lead grows with the context, and moving
-# the KV over costs about 20 ms at 2k tokens (docs/benchmarks/profile.md §9).
+# the KV over costs about 20 ms at 2k tokens. Chunks must be 64 rows or more, the size from which ggml's CPU
+# flash attention runs tiled rather than row by row (docs/benchmarks/profile.md §9).
 FLASH_PREFILL_MIN_TOKENS = 512
+FLASH_PREFILL_MIN_CHUNK = 64
 
 
 class Generation:
@@ -89,7 +91,8 @@ class Generation:
         cold = len(self.prompt.tokens) - reuse
         # A long uncached stretch prefills faster in the runtime's flash-attention prefill context, which starts
         # at position 0: a short cached prefix (a template's opening, a shared system line) is evaluated again.
-        if cold >= FLASH_PREFILL_MIN_TOKENS and reuse * 16 <= cold and self._claim_prefill_context(runtime):
+        if (cold >= FLASH_PREFILL_MIN_TOKENS and reuse * 16 <= cold and self.prefill_chunk >= FLASH_PREFILL_MIN_CHUNK
+                and self._claim_prefill_context(runtime)):
             self._flash_prefill, reuse, source = True, 0, None
         if source is not None:
             if runtime.copy_pays(reuse):

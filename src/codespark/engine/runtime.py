@@ -285,8 +285,8 @@ class LlamaRuntime:
 
         `logits` lists the batch indices whose logits are needed (default: the last one only); asking for
         fewer rows is what makes prefill and draft verification cheap. `all_logits` asks for every row (a
-        draft verification). `prefill_context` evaluates them in the flash-attention prefill context instead, whose one
-        sequence is 0. Raises KVCacheFull, or Aborted after `request_abort()`.
+        draft verification). `prefill_context` evaluates them in the flash-attention prefill context instead,
+        whose one sequence is 0. Raises KVCacheFull, or Aborted after `request_abort()`.
         """
         n = len(tokens)
         if n == 0 or n > self.config.n_batch:
@@ -409,10 +409,6 @@ def _bytes_ptr(array: np.ndarray):
     return array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
 
 
-def _bytes_ptr(array: np.ndarray):
-    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
-
-
 def transpose_state_v(buf: np.ndarray, size: int, n_streams: int) -> int:
     """Rewrite, in place, a one-stream llama.cpp sequence state with V stored by cell into the same with V
     transposed, spread over n_streams; returns its new size (buf needs 4 spare bytes per extra stream).
@@ -427,7 +423,10 @@ def transpose_state_v(buf: np.ndarray, size: int, n_streams: int) -> int:
 
     def take(fmt: str) -> tuple:
         nonlocal off
-        values = struct.unpack_from(fmt, state, off)
+        try:
+            values = struct.unpack_from(fmt, state, off)
+        except struct.error:
+            raise DecodeError("unexpected KV state layout") from None
         off += struct.calcsize(fmt)
         return values
 
