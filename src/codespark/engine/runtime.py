@@ -117,6 +117,11 @@ def _native_abort_callback():
     return llama_cpp.ggml_abort_callback(address) if address else None
 
 
+def _built_with(feature: str) -> bool:
+    """Whether llama.cpp's CPU backend was compiled with `feature` (as named in llama_print_system_info)."""
+    return f"{feature} = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+
+
 def amx_compiled_in() -> bool:
     """Whether this llama.cpp build carries ggml's AMX kernels (an -march=native build on a Sapphire Rapids+ CPU).
 
@@ -124,7 +129,7 @@ def amx_compiled_in() -> bool:
     "extra" buffer types, so a build that has them loads models without those types: plain, unrepacked weights.
     `./scripts/setup` compiles AMX out, which keeps the AVX2/AVX-512 repacking; this guards other builds.
     """
-    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+    return _built_with("AMX_INT8")
 
 
 class LlamaRuntime:
@@ -219,7 +224,7 @@ class LlamaRuntime:
             return False  # the main context prefills with flash attention already
         if config.prefill_flash_attn is not None:
             return config.prefill_flash_attn
-        return "AVX512 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+        return _built_with("AVX512")
 
     def _kv_bytes(self, cells: int) -> int:
         """Size of an (f16) KV cache of `cells` cells: for all of them, the memory bound of all warm sequences."""
