@@ -39,6 +39,8 @@ class ServerConfig:
     flash_attn: bool | None = _env_bool("CODESPARK_FLASH_ATTN")  # None: the faster choice for the KV layout
     # None: on with AVX-512 kernels (prompts prefill with flash attention in a second context)
     prefill_flash_attn: bool | None = _env_bool("CODESPARK_PREFILL_FLASH_ATTN")
+    # that context runs on an exact Q8_0 copy of the model's Q5_0 weights (faster kernels, same numbers)
+    prefill_reencode: bool = _env_bool("CODESPARK_PREFILL_REENCODE") is not False
     shared_kv: bool = bool(_env_bool("CODESPARK_SHARED_KV"))  # one KV pool for all slots: less memory, slower
     draft_model: str | None = os.environ.get("CODESPARK_DRAFT_MODEL") or None  # catalog id or GGUF path
     api_keys: list[str] = field(default_factory=lambda: _env_list("CODESPARK_API_KEYS"))

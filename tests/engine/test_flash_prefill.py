@@ -59,6 +59,7 @@ def test_flash_prefill_gives_the_output_of_an_in_place_prefill(engines):
     in_place = run_cold_tokens(plain, req)
     assert moved.finished.timings.flash_prefill and not in_place.finished.timings.flash_prefill
     assert flash.stats()["flash_prefills"] == before + 1 and plain.stats()["flash_prefills"] == 0
+    assert flash.stats()["prefill_reencoded"]  # the default model has Q5_0 tensors: prefilled on its Q8_0 copy
     assert moved.finished.usage.output_tokens == 64 and moved.finished.usage.cached_tokens == 0
     # Flash and plain attention round differently, so greedy output may fork, but only at a near-tie.
     assert_same_greedy_output(plain, req, in_place, moved)
@@ -165,3 +166,28 @@ def test_state_rewrite_refuses_layouts_it_does_not_know(change):
     buf = np.frombuffer(raw, dtype=np.uint8).copy()
     with pytest.raises(DecodeError):
         transpose_state_v(buf, len(raw), 1)
+
+
+def test_a_damaged_weight_copy_is_set_aside_and_made_again(tmp_path, monkeypatch):
+    from codespark.engine.runtime import LlamaRuntime, RuntimeConfig
+    from codespark.models import DEFAULT_MODEL_ID, resolve_model
+    from codespark.models.cache import default_cache_dir
+    from codespark.models.reencode import derived_path
+
+    model = resolve_model(DEFAULT_MODEL_ID).path
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # a fresh cache for the copy only
+    copy = derived_path(model, default_cache_dir())
+    copy.parent.mkdir(parents=True)
+    with open(model, "rb") as f:
+        copy.write_bytes(f.read(8 << 20))  # a cut-short file: its header reads, its tensors are not all there
+    config = RuntimeConfig(n_ctx=1024, n_seq_max=1, prefill_flash_attn=True)
+    runtime = LlamaRuntime(model, config)
+    try:  # prefills on the model's own weights instead, and drops the damaged file
+        assert runtime.flash_prefill and not runtime.prefill_reencoded and not copy.exists()
+    finally:
+        runtime.close()
+    runtime = LlamaRuntime(model, config)
+    try:
+        assert runtime.prefill_reencoded and copy.exists()  # made again, now whole
+    finally:
+        runtime.close()

@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="prefill long uncached prompts with flash attention in a second context, then move the KV "
                         "over (default: on where llama.cpp has AVX-512 kernels, where that is faster; costs one more "
                         "--ctx-size of KV memory; or CODESPARK_PREFILL_FLASH_ATTN)")
+    p.add_argument("--prefill-reencode", action=argparse.BooleanOptionalAction, default=cfg.prefill_reencode,
+                   help="run that prefill on an exact Q8_0 copy of the model's Q5_0 weights, made once under the "
+                        "model cache: the same numbers, faster kernels; costs a second copy of the weights in "
+                        "memory (default: on; or CODESPARK_PREFILL_REENCODE=0)")
     p.add_argument("--store", default=str(cfg.store_path), help="SQLite file for stored responses")
     p.add_argument("--log-level", default=cfg.log_level, help="debug, info, warning (default), error")
 
@@ -44,6 +48,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     cfg.draft_model = args.draft_model
     cfg.flash_attn = args.flash_attn
     cfg.prefill_flash_attn = args.prefill_flash_attn
+    cfg.prefill_reencode = args.prefill_reencode
     cfg.shared_kv = args.shared_kv
     cfg.log_level = args.log_level
     return cfg

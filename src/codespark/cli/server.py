@@ -43,7 +43,7 @@ def build_engines(cfg: ServerConfig) -> dict[str, Engine]:
         native = resolved.spec.native_context if resolved.spec else 32768
         runtime = RuntimeConfig(n_ctx=cfg.ctx_size, n_threads=cfg.threads, n_seq_max=cfg.slots, native_context=native,
                                 kv_per_conversation=not cfg.shared_kv, flash_attn=cfg.flash_attn,
-                                prefill_flash_attn=cfg.prefill_flash_attn)
+                                prefill_flash_attn=cfg.prefill_flash_attn, prefill_reencode=cfg.prefill_reencode)
         try:
             draft = draft_path if draft_path is not None and draft_path != resolved.path else None
             engines[resolved.id] = Engine(resolved.id, resolved.path, runtime, prefill_chunk=cfg.prefill_chunk,

@@ -159,6 +159,7 @@ class Engine:
                 # long uncached prompts prefilled with flash attention in a second context, then moved over
                 "prefill_flash_attn": self.runtime.flash_prefill,
                 "flash_prefills": self.runtime.flash_prefills,
+                "prefill_reencoded": self.runtime.prefill_reencoded,  # on an exact Q8_0 copy of Q5_0 weights
                 "prefill_chunk": self.prefill_chunk,
                 "speculation": {"enabled": self.speculation.enabled, "max_draft": self.speculation.max_draft,
                                 "cost_exponent": round(self.cost.exponent, 3),
