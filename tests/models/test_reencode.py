@@ -22,7 +22,7 @@ def random_q5_0(rows: int, cols: int) -> np.ndarray:
     return blocks.reshape(rows, cols // 32 * 22)
 
 
-def write_model(path: Path, *, with_q5_0: bool = True, seed_row: int = 0) -> Path:
+def write_model(path: Path, *, with_q5_0: bool = True, seed_row: int = 0, other_floats: int = 0) -> Path:
     w = GGUFWriter(path, arch="qwen2")
     w.add_block_count(1)
     w.add_name("tiny")
@@ -36,6 +36,8 @@ def write_model(path: Path, *, with_q5_0: bool = True, seed_row: int = 0) -> Pat
     w.add_tensor("blk.0.attn_norm.weight", np.arange(7, dtype=np.float32) + seed_row)  # 28 bytes: padding follows
     w.add_tensor("blk.0.attn_v.weight", quants.quantize(RNG.normal(size=(3, 64)).astype(np.float32), Q.Q8_0),
                  raw_dtype=Q.Q8_0)
+    if other_floats:
+        w.add_tensor("output.weight", np.zeros(other_floats, dtype=np.float32))
     if with_q5_0:
         w.add_tensor("blk.0.ffn_up.weight", random_q5_0(3, 32), raw_dtype=Q.Q5_0)
     w.write_header_to_file()
@@ -74,8 +76,12 @@ def test_q5_0_values_cover_their_whole_range():
     assert np.array_equal(q5_0_to_q8_0(blocks)[:, :2], blocks[:, :2])  # the scales, untouched
 
 
-def test_a_model_without_q5_0_tensors_gets_no_copy(tmp_path):
-    source = write_model(tmp_path / "plain.gguf", with_q5_0=False)
+@pytest.mark.parametrize("q5_0", ["none", "a small share"])
+def test_a_model_with_little_or_no_q5_0_gets_no_copy(tmp_path, q5_0):
+    if q5_0 == "none":
+        source = write_model(tmp_path / "plain.gguf", with_q5_0=False)
+    else:  # 396 bytes of Q5_0 among 4.7 kB of weights: a whole second file would buy little
+        source = write_model(tmp_path / "mostly-f32.gguf", other_floats=1024)
     assert q8_prefill_copy(source, tmp_path / "cache") is None
     assert not (tmp_path / "cache" / "derived").exists() or not any((tmp_path / "cache" / "derived").iterdir())
 

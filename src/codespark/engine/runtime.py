@@ -91,8 +91,8 @@ class RuntimeConfig:
     # attention prefilled no faster (docs/benchmarks/profile.md §2, §9). None: on where llama.cpp reports
     # AVX-512 and attention is otherwise plain. Costs one more n_ctx of KV memory.
     prefill_flash_attn: bool | None = None
-    # The prefill context runs on an exact Q8_0 re-encoding of the model's Q5_0 tensors (the same weights; Q8_0
-    # has tiled GEMM kernels, Q5_0 none): 12-15% faster prefill here (codespark.models.reencode). Costs a
+    # The prefill context runs on an exact Q8_0 re-encoding of the model's Q5_0 tensors (the same weights, which
+    # the matmul kernels need not unpack): 12-14% faster prefill here (codespark.models.reencode). Costs a
     # second copy of the weights in memory and, once per model file, a few seconds and its size on disk.
     prefill_reencode: bool = True
 

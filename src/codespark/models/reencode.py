@@ -2,16 +2,18 @@
 
 Q5_0 stores each block of 32 weights as an f16 scale d and 5-bit values q in [0, 31] that mean d * (q - 16);
 Q8_0 stores an f16 scale and 32 int8 values. So d and q - 16 carry over unchanged and the weights are the same
-numbers, bit for bit: only the kernels that multiply them differ. llama.cpp has tiled, repacked GEMM kernels
-for Q8_0 and none for Q5_0, which is why a Q4_K_M model whose rows are not a multiple of 256 (Qwen2.5-0.5B:
-896) spends half its prefill in Q5_0 matmuls. With the copy a long prompt prefills 12-15% faster here; one-row
-decoding is 5% slower (more bytes per weight), so decoding keeps the original (docs/benchmarks/profile.md §10).
+numbers, bit for bit: only the kernels that multiply them differ. A Q4_K_M model whose rows are not a
+multiple of 256 (Qwen2.5-0.5B: 896) is mostly Q5_0, and on x86 its prefill matmuls run in llamafile's
+tinyBLAS, which unpacks a Q5_0 block's nibbles and fifth bits every time a tile loads it but reads Q8_0's
+int8 values as they are. With the copy a long prompt prefills 12-14% faster here; one-row decoding is 5%
+slower (more bytes per weight), so decoding keeps the original (docs/benchmarks/profile.md §10).
 
 The copy is made once per model file, under the model cache, and written atomically.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the output changes, so that older copies are not reused
 SUFFIX = ".q5_0-as-q8_0.gguf"
 _Q5_0_BLOCK, _Q8_0_BLOCK = 22, 34  # bytes per 32 weights: f16 d, u32 high bits, 16 nibble bytes / f16 d, 32 int8
+_MIN_SHARE = 0.25  # of the weights' bytes in Q5_0: below it a whole second copy of the file is not worth it
 _CHUNK_BLOCKS = 1 << 20  # bounds the temporaries (~100 MB) for the largest tensor, the token embeddings
 
 
@@ -53,7 +56,8 @@ def _digest(text: str) -> str:
 
 
 def q8_prefill_copy(source: Path, cache_dir: Path) -> Path | None:
-    """The re-encoded copy of `source`, made now if it is not there yet; None when `source` has no Q5_0 tensor."""
+    """The re-encoded copy of `source`, made now if it is not there yet; None when few or none of its weights
+    are Q5_0 (a copy of the whole file would then buy little)."""
     source = Path(source)
     target = derived_path(source, cache_dir)
     if target.exists():
@@ -62,13 +66,15 @@ def q8_prefill_copy(source: Path, cache_dir: Path) -> Path | None:
         reader = GGUFReader(source)
     except Exception as exc:  # the gguf library raises whatever its parsing hits first
         raise ValueError(f"{source.name}: not a GGUF file the re-encoder can read ({exc})") from None
-    if not any(t.tensor_type == GGMLQuantizationType.Q5_0 for t in reader.tensors):
+    q5_bytes = sum(int(t.n_bytes) for t in reader.tensors if t.tensor_type == GGMLQuantizationType.Q5_0)
+    if q5_bytes == 0 or q5_bytes < _MIN_SHARE * sum(int(t.n_bytes) for t in reader.tensors):
         return None
     if reader.byte_order != "I":
         return None  # a big-endian file on a little-endian host: leave it alone
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f"{target.name.rsplit('.', 3)[0]}.*{SUFFIX}"):
-        stale.unlink(missing_ok=True)  # a copy of an earlier version of the same file
+    for stale in target.parent.glob(f"{glob.escape(target.name.rsplit('.', 3)[0])}.*{SUFFIX}"):
+        if stale != target:  # (another process may have just made it)
+            stale.unlink(missing_ok=True)  # a copy of an earlier version of the same file
     log.info("re-encoding %s's Q5_0 weights as Q8_0 for prefill (once)", source.name)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     try:
