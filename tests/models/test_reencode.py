@@ -69,6 +69,19 @@ def test_q5_0_tensors_become_q8_0_holding_the_same_weights(tmp_path):
     assert not list((tmp_path / "cache" / "derived").glob(".*"))  # no temporary file left behind
 
 
+def test_a_partial_copy_left_by_a_dead_process_is_swept_up(tmp_path):
+    source = write_model(tmp_path / "tiny.gguf")
+    target = derived_path(source, tmp_path / "cache")
+    target.parent.mkdir(parents=True)
+    abandoned, fresh = (target.parent / f".{target.name}.{tag}.partial" for tag in ("dead", "busy"))
+    for partial in (abandoned, fresh):
+        partial.write_bytes(b"GGUF half-written")
+    old = abandoned.stat().st_mtime - 2 * 3600
+    os.utime(abandoned, (old, old))
+    assert q8_prefill_copy(source, tmp_path / "cache") == target and target.exists()
+    assert not abandoned.exists() and fresh.exists()  # a recent one may be another process's, still writing
+
+
 def test_q5_0_values_cover_their_whole_range():
     blocks = random_q5_0(64, 32 * 8).reshape(-1, 22)
     values = q5_0_to_q8_0(blocks)[:, 2:].view(np.int8)

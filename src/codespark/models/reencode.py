@@ -13,12 +13,14 @@ The copy is made once per model file, under the model cache, and written atomica
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import logging
 import os
 import struct
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ FORMAT = 1  # bump when the output changes, so that older copies are not reused
 SUFFIX = ".q5_0-as-q8_0.gguf"
 _Q5_0_BLOCK, _Q8_0_BLOCK = 22, 34  # bytes per 32 weights: f16 d, u32 high bits, 16 nibble bytes / f16 d, 32 int8
 _MIN_SHARE = 0.25  # of the weights' bytes in Q5_0: below it a whole second copy of the file is not worth it
+_ABANDONED_S = 3600  # a partial copy older than this was left by a process that died mid-write
 _CHUNK_BLOCKS = 1 << 20  # bounds the temporaries (~100 MB) for the largest tensor, the token embeddings
 
 
@@ -75,6 +78,10 @@ def q8_prefill_copy(source: Path, cache_dir: Path) -> Path | None:
     for stale in target.parent.glob(f"{glob.escape(target.name.rsplit('.', 3)[0])}.*{SUFFIX}"):
         if stale != target:  # (another process may have just made it)
             stale.unlink(missing_ok=True)  # a copy of an earlier version of the same file
+    for partial in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
+        with contextlib.suppress(OSError):  # (gone already, or another process's)
+            if time.time() - partial.stat().st_mtime > _ABANDONED_S:
+                partial.unlink()
     log.info("re-encoding %s's Q5_0 weights as Q8_0 for prefill (once)", source.name)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     try:
