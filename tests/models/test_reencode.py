@@ -125,3 +125,14 @@ def test_an_unreadable_model_raises_and_leaves_nothing(tmp_path):
     with pytest.raises((ValueError, OSError)):
         q8_prefill_copy(source, tmp_path / "cache")
     assert not (tmp_path / "cache" / "derived").exists() or not any((tmp_path / "cache" / "derived").iterdir())
+
+
+def test_concurrent_first_starts_share_one_copy(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = write_model(tmp_path / "tiny.gguf")
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(lambda _: q8_prefill_copy(source, tmp_path / "cache"), range(4)))
+    assert len(set(paths)) == 1 and paths[0].exists()
+    assert [p.name for p in (tmp_path / "cache" / "derived").iterdir()] == [paths[0].name]  # no partials, no others
+    assert [t.tensor_type for t in GGUFReader(paths[0]).tensors].count(Q.Q8_0) == 3

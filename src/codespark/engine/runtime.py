@@ -253,7 +253,7 @@ class LlamaRuntime:
 
     @property
     def prefill_reencoded(self) -> bool:
-        return self._prefill_context is not None and self._prefill_model is not None
+        return self._prefill_model is not None  # (dropped with the prefill context)
 
     def _wants_flash_prefill(self, config: RuntimeConfig) -> bool:
         if self.flash_attn:

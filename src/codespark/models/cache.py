@@ -78,10 +78,15 @@ def remove_stamp(final: Path) -> None:
         stamp_path(final).unlink()
 
 
-@contextlib.contextmanager
-def join_lock(cache_dir: Path, spec: ModelSpec) -> Iterator[None]:
+def join_lock(cache_dir: Path, spec: ModelSpec) -> contextlib.AbstractContextManager[None]:
     """Exclusive per-model lock, so two processes starting at once do not both join (or delete each other's work)."""
-    fd = os.open(cache_dir / f".{spec.upstream_file}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    return file_lock(cache_dir / f".{spec.upstream_file}.lock")
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock held through `path` (flock: released when the process dies, too)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, including when the process dies

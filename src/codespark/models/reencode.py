@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFReader
 
+from .cache import TEMP_SUFFIX, file_lock
+
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the output changes, so that older copies are not reused
@@ -50,8 +52,13 @@ def q5_0_to_q8_0(blocks: np.ndarray) -> np.ndarray:
 def derived_path(source: Path, cache_dir: Path) -> Path:
     """Where the copy of `source` lives: keyed by its path, size and mtime, so a changed file gets a new one."""
     st = source.stat()
-    where = _digest(str(source.resolve()))
-    return cache_dir / "derived" / f"{source.stem}.{where}.{_digest(f'{st.st_size}|{st.st_mtime_ns}|{FORMAT}')}{SUFFIX}"
+    version = _digest(f"{st.st_size}|{st.st_mtime_ns}|{FORMAT}")
+    return cache_dir / "derived" / f"{_name_prefix(source)}.{version}{SUFFIX}"
+
+
+def _name_prefix(source: Path) -> str:
+    """What every copy of `source` (any version of it) is named with."""
+    return f"{source.stem}.{_digest(str(source.resolve()))}"
 
 
 def _digest(text: str) -> str:
@@ -75,23 +82,30 @@ def q8_prefill_copy(source: Path, cache_dir: Path) -> Path | None:
     if reader.byte_order != "I":
         return None  # a big-endian file on a little-endian host: leave it alone
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f"{glob.escape(target.name.rsplit('.', 3)[0])}.*{SUFFIX}"):
-        if stale != target:  # (another process may have just made it)
+    prefix = glob.escape(_name_prefix(source))
+    # one process makes it, the others wait; next to the join locks, as the derived folder holds only copies
+    with file_lock(cache_dir / f".{_name_prefix(source)}{SUFFIX}.lock"):
+        if target.exists():
+            return target
+        for stale in target.parent.glob(f"{prefix}.*{SUFFIX}"):
             stale.unlink(missing_ok=True)  # a copy of an earlier version of the same file
-    for partial in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
-        with contextlib.suppress(OSError):  # (gone already, or another process's)
-            if time.time() - partial.stat().st_mtime > _ABANDONED_S:
-                partial.unlink()
-    log.info("re-encoding %s's Q5_0 weights as Q8_0 for prefill (once)", source.name)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _write(reader, source, out)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep other users of a shared cache out
-        os.replace(tmp, target)  # concurrent first starts write the same bytes; the last rename wins
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for partial in target.parent.glob(f".{prefix}.*{TEMP_SUFFIX}"):
+            # left by a writer that died; the age check covers platforms without flock, where one may be live
+            with contextlib.suppress(OSError):
+                if time.time() - partial.stat().st_mtime > _ABANDONED_S:
+                    partial.unlink()
+        log.info("re-encoding %s's Q5_0 weights as Q8_0 for prefill (once)", source.name)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _write(reader, source, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep other users of a shared cache out
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return target
 
 
